@@ -40,7 +40,10 @@ impl Allocation {
     pub fn device_milli(&self) -> u64 {
         self.replicas
             .iter()
-            .map(|r| r.fraction_milli.map_or(r.devices.len() as u64 * 1000, u64::from))
+            .map(|r| {
+                r.fraction_milli
+                    .map_or(r.devices.len() as u64 * 1000, u64::from)
+            })
             .sum()
     }
 }

@@ -318,7 +318,11 @@ impl Catalog {
         }
         for raw in file.models {
             let model = self.resolve_raw(raw, origin)?;
-            match self.models.iter().position(|m| key(&m.name) == key(&model.name)) {
+            match self
+                .models
+                .iter()
+                .position(|m| key(&m.name) == key(&model.name))
+            {
                 Some(i) => self.models[i] = model,
                 None => {
                     if self.models.len() >= u16::MAX as usize {
@@ -345,7 +349,9 @@ impl Catalog {
         };
         let base = match (&raw.assumed_equivalent, raw.confidence) {
             (Some(eq), Confidence::Assumed) => {
-                let id = self.lookup(eq).map_err(|e| invalid(format!("assumed_equivalent: {e}")))?;
+                let id = self
+                    .lookup(eq)
+                    .map_err(|e| invalid(format!("assumed_equivalent: {e}")))?;
                 let base = self.model(id);
                 if base.confidence == Confidence::Assumed {
                     return Err(invalid(format!(
@@ -355,15 +361,22 @@ impl Catalog {
                 Some(base.clone())
             }
             (None, Confidence::Assumed) => {
-                return Err(invalid("confidence = \"assumed\" needs assumed_equivalent".into()));
+                return Err(invalid(
+                    "confidence = \"assumed\" needs assumed_equivalent".into(),
+                ));
             }
             (Some(_), _) => {
-                return Err(invalid("assumed_equivalent is only allowed with confidence = \"assumed\"".into()));
+                return Err(invalid(
+                    "assumed_equivalent is only allowed with confidence = \"assumed\"".into(),
+                ));
             }
             (None, _) => None,
         };
         let pick = |own: Option<f64>, inherited: Option<f64>| own.or(inherited);
-        let (bf16, fp16, fp32) = match (&base, raw.bf16_tflops.or(raw.fp16_tflops).or(raw.fp32_tflops)) {
+        let (bf16, fp16, fp32) = match (
+            &base,
+            raw.bf16_tflops.or(raw.fp16_tflops).or(raw.fp32_tflops),
+        ) {
             (Some(b), None) => (b.bf16_tflops, b.fp16_tflops, b.fp32_tflops),
             _ => (raw.bf16_tflops, raw.fp16_tflops, raw.fp32_tflops),
         };
@@ -378,22 +391,31 @@ impl Catalog {
             ("bf16_tflops", bf16),
             ("fp16_tflops", fp16),
             ("fp32_tflops", fp32),
-            ("interconnect.bandwidth_gbs", Some(interconnect.bandwidth_gbs)),
+            (
+                "interconnect.bandwidth_gbs",
+                Some(interconnect.bandwidth_gbs),
+            ),
         ] {
             if let Some(v) = value
                 && !(v.is_finite() && v > 0.0)
             {
-                return Err(invalid(format!("{field} = {v}; it must be a positive number")));
+                return Err(invalid(format!(
+                    "{field} = {v}; it must be a positive number"
+                )));
             }
         }
         if bf16.is_none() && fp16.is_none() && fp32.is_none() {
-            return Err(invalid("give at least one of bf16_tflops, fp16_tflops, fp32_tflops".into()));
+            return Err(invalid(
+                "give at least one of bf16_tflops, fp16_tflops, fp32_tflops".into(),
+            ));
         }
         if raw.visible_devices_env.is_empty() {
             return Err(invalid("visible_devices_env is empty".into()));
         }
         if raw.source.trim().is_empty() {
-            return Err(invalid("source is empty: say where the figures come from".into()));
+            return Err(invalid(
+                "source is empty: say where the figures come from".into(),
+            ));
         }
         Ok(AcceleratorModel {
             name: raw.name,
@@ -448,7 +470,8 @@ impl Catalog {
             .iter()
             .filter_map(|(name, id)| {
                 let d = edit_distance(k, name);
-                let near = d <= 2 || (k.len() >= 3 && (name.contains(k) || k.contains(name.as_str())));
+                let near =
+                    d <= 2 || (k.len() >= 3 && (name.contains(k) || k.contains(name.as_str())));
                 near.then(|| (d, self.models[id.0 as usize].name.as_str()))
             })
             .collect();
@@ -470,7 +493,10 @@ impl Catalog {
 
     /// All models with their ids, in catalog order.
     pub fn models(&self) -> impl Iterator<Item = (ModelId, &AcceleratorModel)> {
-        self.models.iter().enumerate().map(|(i, m)| (ModelId(i as u16), m))
+        self.models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (ModelId(i as u16), m))
     }
 
     /// Number of models.
@@ -567,9 +593,15 @@ mod tests {
     fn unknown_names_are_an_error_with_suggestions() {
         let c = Catalog::builtin();
         let err = c.lookup("H810").unwrap_err();
-        assert!(err.suggestions.iter().any(|s| s == "H800-SXM5-80GB"), "{err}");
+        assert!(
+            err.suggestions.iter().any(|s| s == "H800-SXM5-80GB"),
+            "{err}"
+        );
         let msg = c.lookup("quantum-9000").unwrap_err().to_string();
-        assert!(msg.contains("unknown accelerator model 'quantum-9000'"), "{msg}");
+        assert!(
+            msg.contains("unknown accelerator model 'quantum-9000'"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -626,9 +658,13 @@ mod tests {
 
     #[test]
     fn bad_files_say_what_and_where() {
-        let err = Catalog::from_toml("[[model]]\nname = \"X\"\nvendr = \"nvidia\"\n", "bad.toml").unwrap_err();
+        let err = Catalog::from_toml("[[model]]\nname = \"X\"\nvendr = \"nvidia\"\n", "bad.toml")
+            .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("bad.toml:") && msg.contains("vendr"), "{msg}");
+        assert!(
+            msg.starts_with("bad.toml:") && msg.contains("vendr"),
+            "{msg}"
+        );
 
         let text = r#"
             [[model]]
@@ -642,8 +678,13 @@ mod tests {
             source = "s"
             confidence = "datasheet"
         "#;
-        let msg = Catalog::from_toml(text, "neg.toml").unwrap_err().to_string();
-        assert!(msg.contains("neg.toml: model 'X': memory_gib = -1"), "{msg}");
+        let msg = Catalog::from_toml(text, "neg.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("neg.toml: model 'X': memory_gib = -1"),
+            "{msg}"
+        );
 
         let mut c = Catalog::builtin();
         let dup = text.replace("memory_gib = -1", "memory_gib = 1\naliases = [\"T4\"]");

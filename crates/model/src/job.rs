@@ -19,7 +19,9 @@ impl fmt::Display for JobId {
 }
 
 /// Priority class, the first key of queue order. Later variants outrank earlier ones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum PriorityClass {
     /// Runs on idle capacity; checkpointed and preempted when a higher class needs the devices.
@@ -43,9 +45,13 @@ impl PriorityClass {
 
     /// Parses a class name (case-insensitive).
     pub fn parse(name: &str) -> Option<PriorityClass> {
-        [PriorityClass::Preemptible, PriorityClass::Standard, PriorityClass::Guaranteed]
-            .into_iter()
-            .find(|c| c.name().eq_ignore_ascii_case(name.trim()))
+        [
+            PriorityClass::Preemptible,
+            PriorityClass::Standard,
+            PriorityClass::Guaranteed,
+        ]
+        .into_iter()
+        .find(|c| c.name().eq_ignore_ascii_case(name.trim()))
     }
 }
 
@@ -104,7 +110,9 @@ pub enum JobError {
         field: &'static str,
     },
     /// Fraction out of range or on a multi-device job.
-    #[error("job {job}: fraction_milli = {fraction}; a fraction must be 1..=999 and only a 1-replica, 1-device job can have one")]
+    #[error(
+        "job {job}: fraction_milli = {fraction}; a fraction must be 1..=999 and only a 1-replica, 1-device job can have one"
+    )]
     Fraction {
         /// The job.
         job: JobId,
@@ -170,7 +178,10 @@ impl JobSpec {
     pub fn validate(&self) -> Result<(), JobError> {
         let job = self.id;
         if self.replicas == 0 {
-            return Err(JobError::Zero { job, field: "replicas" });
+            return Err(JobError::Zero {
+                job,
+                field: "replicas",
+            });
         }
         if self.devices_per_replica == 0 {
             return Err(JobError::Zero {
@@ -178,7 +189,11 @@ impl JobSpec {
                 field: "devices_per_replica",
             });
         }
-        if self.replicas.checked_mul(self.devices_per_replica).is_none_or(|n| n > 1 << 24) {
+        if self
+            .replicas
+            .checked_mul(self.devices_per_replica)
+            .is_none_or(|n| n > 1 << 24)
+        {
             return Err(JobError::TooLarge {
                 job,
                 replicas: self.replicas,
@@ -208,7 +223,10 @@ mod tests {
     fn classes_order_by_precedence() {
         assert!(PriorityClass::Guaranteed > PriorityClass::Standard);
         assert!(PriorityClass::Standard > PriorityClass::Preemptible);
-        assert_eq!(PriorityClass::parse("Guaranteed"), Some(PriorityClass::Guaranteed));
+        assert_eq!(
+            PriorityClass::parse("Guaranteed"),
+            Some(PriorityClass::Guaranteed)
+        );
         assert_eq!(PriorityClass::parse("urgent"), None);
     }
 
@@ -218,7 +236,12 @@ mod tests {
         assert_eq!(ok.validate(), Ok(()));
         let mut j = ok.clone();
         j.replicas = 0;
-        assert!(j.validate().unwrap_err().to_string().contains("replicas must be at least 1"));
+        assert!(
+            j.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("replicas must be at least 1")
+        );
         let mut j = ok.clone();
         j.fraction_milli = Some(500);
         assert!(matches!(j.validate(), Err(JobError::Fraction { .. })));

@@ -30,7 +30,9 @@ pub enum ThroughputError {
         problem: String,
     },
     /// A value that is not a finite, non-negative number.
-    #[error("{origin}: throughput of '{class}' on '{model}' is {value}; it must be a finite number >= 0")]
+    #[error(
+        "{origin}: throughput of '{class}' on '{model}' is {value}; it must be a finite number >= 0"
+    )]
     Value {
         /// File the text came from.
         origin: String,
@@ -63,7 +65,12 @@ impl ThroughputMatrix {
     }
 
     /// Records a measurement; 0 means the class cannot run on the model (e.g. out of memory).
-    pub fn insert(&mut self, class: &str, model: ModelId, throughput: f64) -> Result<(), ThroughputError> {
+    pub fn insert(
+        &mut self,
+        class: &str,
+        model: ModelId,
+        throughput: f64,
+    ) -> Result<(), ThroughputError> {
         if !(throughput.is_finite() && throughput >= 0.0) {
             return Err(ThroughputError::Value {
                 origin: "insert".into(),
@@ -72,7 +79,10 @@ impl ThroughputMatrix {
                 value: throughput,
             });
         }
-        self.entries.entry(class.to_string()).or_default().insert(model, throughput);
+        self.entries
+            .entry(class.to_string())
+            .or_default()
+            .insert(model, throughput);
         Ok(())
     }
 
@@ -105,7 +115,11 @@ impl ThroughputMatrix {
     ///
     /// Only the isolated throughput (`"null"`) is kept: wanka does not co-locate jobs on a device. The
     /// `*_unconsolidated` tables (a job spread over servers) are skipped. Classes are named by [`gavel_class`].
-    pub fn from_gavel_json(text: &str, origin: &str, catalog: &Catalog) -> Result<ThroughputMatrix, ThroughputError> {
+    pub fn from_gavel_json(
+        text: &str,
+        origin: &str,
+        catalog: &Catalog,
+    ) -> Result<ThroughputMatrix, ThroughputError> {
         let format = |problem: String| ThroughputError::Format {
             origin: origin.to_string(),
             problem,
@@ -120,20 +134,27 @@ impl ThroughputMatrix {
             if gpu.ends_with("_unconsolidated") {
                 continue;
             }
-            let model = catalog.lookup(gpu).map_err(|source| ThroughputError::Model {
-                origin: origin.to_string(),
-                source,
-            })?;
+            let model = catalog
+                .lookup(gpu)
+                .map_err(|source| ThroughputError::Model {
+                    origin: origin.to_string(),
+                    source,
+                })?;
             let jobs = jobs
                 .as_object()
                 .ok_or_else(|| format(format!("'{gpu}' must map to an object keyed by job")))?;
             for (job, cell) in jobs {
-                let (job_type, scale) =
-                    parse_gavel_key(job).ok_or_else(|| format(format!("'{gpu}': job key {job} is not ('<type>', <scale>)")))?;
+                let (job_type, scale) = parse_gavel_key(job).ok_or_else(|| {
+                    format(format!("'{gpu}': job key {job} is not ('<type>', <scale>)"))
+                })?;
                 let value = cell
                     .get("null")
                     .and_then(serde_json::Value::as_f64)
-                    .ok_or_else(|| format(format!("'{gpu}' / {job}: no numeric \"null\" (isolated) throughput")))?;
+                    .ok_or_else(|| {
+                        format(format!(
+                            "'{gpu}' / {job}: no numeric \"null\" (isolated) throughput"
+                        ))
+                    })?;
                 let class = gavel_class(job_type, scale);
                 if !(value.is_finite() && value >= 0.0) {
                     return Err(ThroughputError::Value {
@@ -143,7 +164,11 @@ impl ThroughputMatrix {
                         value,
                     });
                 }
-                matrix.entries.entry(class).or_default().insert(model, value);
+                matrix
+                    .entries
+                    .entry(class)
+                    .or_default()
+                    .insert(model, value);
             }
         }
         Ok(matrix)
@@ -188,7 +213,10 @@ pub struct Performance {
 
 impl Performance {
     /// Builds the normalizer; the reference model is [`REFERENCE_MODEL`], which every catalog must contain.
-    pub fn new(catalog: &Catalog, matrix: ThroughputMatrix) -> Result<Performance, crate::catalog::UnknownModel> {
+    pub fn new(
+        catalog: &Catalog,
+        matrix: ThroughputMatrix,
+    ) -> Result<Performance, crate::catalog::UnknownModel> {
         let reference = catalog.lookup(REFERENCE_MODEL)?;
         let effective_peak = catalog
             .models()
@@ -215,10 +243,16 @@ impl Performance {
     pub fn throughput(&self, class: Option<&str>, model: ModelId) -> Estimate {
         let peak = self.effective_peak[model.0 as usize];
         let Some(measured) = class.and_then(|c| self.matrix.class(c)) else {
-            return Estimate { value: peak, basis: Basis::Peak };
+            return Estimate {
+                value: peak,
+                basis: Basis::Peak,
+            };
         };
         if let Some(&value) = measured.get(&model) {
-            return Estimate { value, basis: Basis::Measured };
+            return Estimate {
+                value,
+                basis: Basis::Measured,
+            };
         }
         let scaled: Vec<f64> = measured
             .iter()
@@ -226,7 +260,10 @@ impl Performance {
             .map(|(k, v)| v * peak / self.effective_peak[k.0 as usize])
             .collect();
         if scaled.is_empty() {
-            return Estimate { value: peak, basis: Basis::Peak };
+            return Estimate {
+                value: peak,
+                basis: Basis::Peak,
+            };
         }
         Estimate {
             value: scaled.iter().sum::<f64>() / scaled.len() as f64,
@@ -242,7 +279,8 @@ impl Performance {
             own.value / reference.value
         } else {
             // The class cannot run on the reference model: fall back to the peak ratio so that it still has a unit.
-            let peak_ratio = self.effective_peak[model.0 as usize] / self.effective_peak[self.reference.0 as usize];
+            let peak_ratio = self.effective_peak[model.0 as usize]
+                / self.effective_peak[self.reference.0 as usize];
             if own.value > 0.0 { peak_ratio } else { 0.0 }
         }
     }
@@ -292,7 +330,10 @@ mod tests {
         let ratio = p.rate(Some(&class), v100) / p.rate(Some(&class), k80);
         assert!((ratio - 4.0).abs() < 1e-9, "{ratio}");
         // The reference itself is unmeasured: scaled from the measured models by effective peak.
-        assert_eq!(p.throughput(Some(&class), p.reference()).basis, Basis::Scaled);
+        assert_eq!(
+            p.throughput(Some(&class), p.reference()).basis,
+            Basis::Scaled
+        );
         assert!((p.rate(Some(&class), p.reference()) - 1.0).abs() < 1e-12);
     }
 
@@ -322,11 +363,20 @@ mod tests {
     #[test]
     fn malformed_gavel_files_name_the_problem() {
         let c = Catalog::builtin();
-        let err = ThroughputMatrix::from_gavel_json(r#"{"k80": {"oops": {"null": 1}}}"#, "t.json", &c).unwrap_err();
-        assert!(err.to_string().contains("t.json: 'k80': job key oops"), "{err}");
+        let err =
+            ThroughputMatrix::from_gavel_json(r#"{"k80": {"oops": {"null": 1}}}"#, "t.json", &c)
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("t.json: 'k80': job key oops"),
+            "{err}"
+        );
         let err = ThroughputMatrix::from_gavel_json(r#"{"tpu": {}}"#, "t.json", &c).unwrap_err();
-        assert!(err.to_string().contains("unknown accelerator model 'tpu'"), "{err}");
-        let err = ThroughputMatrix::from_gavel_json(r#"{"k80": {"('A', 1)": {}}}"#, "t.json", &c).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown accelerator model 'tpu'"),
+            "{err}"
+        );
+        let err = ThroughputMatrix::from_gavel_json(r#"{"k80": {"('A', 1)": {}}}"#, "t.json", &c)
+            .unwrap_err();
         assert!(err.to_string().contains("no numeric \"null\""), "{err}");
     }
 }

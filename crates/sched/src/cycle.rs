@@ -1,0 +1,670 @@
+//! One scheduling cycle: the pipeline of stages, applied to each pending job in queue order.
+//!
+//! For each job: admission (quota, "can this ever fit"), model choice, placement on free capacity, backfill
+//! onto reserved capacity it would vacate in time, preemption of preemptible work, and finally a
+//! reservation (or a reason to wait). A full cycle walks the whole queue and rebuilds reservations; between
+//! full cycles, an arrivals-only cycle places new jobs against the standing reservations, which is what
+//! keeps one arrival cheap in a busy cluster with a long queue.
+
+use crate::backfill::{self, Reservation, hold_free, unhold};
+use crate::choice::{self, ModelOption};
+use crate::cluster::{Mask, NodeIdx};
+use crate::decision::{Decision, PendingReason, Plan};
+use crate::fair_share::Usage;
+use crate::placement::{Part, Placer, Request};
+use crate::preempt::{self, Candidate, Claim};
+use crate::scheduler::{Job, Phase, Run, Scheduler, Shape};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use wanka_model::{JobId, ModelId, PriorityClass, Time};
+
+/// Shapes that already failed a stage in this cycle: free capacity only shrinks during a cycle, so a later
+/// job of the same shape fails the same way.
+#[derive(Default)]
+struct Failures {
+    plain: HashSet<Shape>,
+    unreserved: HashSet<Shape>,
+    preempt: HashSet<Shape>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Started,
+    /// Could not start for lack of devices (holds up a strict FIFO queue).
+    Blocked,
+    /// Not started for a reason of its own (quota, impossible request).
+    Skipped,
+}
+
+fn parts_of(job: &Job) -> &[Part] {
+    match &job.phase {
+        Phase::Running(run) | Phase::Preempting { run, .. } => &run.parts,
+        Phase::Pending => &[],
+    }
+}
+
+/// The placement engine configured from the scheduler's fields (a free function so that borrowing it
+/// leaves the cluster free to be changed).
+fn placer_of<'a>(
+    scorers: &'a [(Box<dyn crate::score::Scorer>, f64)],
+    config: &crate::config::Config,
+) -> Placer<'a> {
+    Placer {
+        scorers,
+        topology_aware: config.placement.topology_aware,
+        domain_fit: config.placement.domain_fit,
+    }
+}
+
+impl Scheduler {
+    /// Runs a cycle: a full one when capacity was freed, the cluster changed, a reservation came due or the
+    /// full-cycle interval passed; otherwise an arrivals-only one.
+    pub fn schedule(&mut self, now: Time) -> Plan {
+        let full = self.needs_full
+            || self.config.stop_at_first_blocked
+            || self
+                .last_full
+                .is_none_or(|t| now - t >= self.config.full_cycle_interval)
+            || self.reservations.iter().any(|r| r.start <= now);
+        if full {
+            self.schedule_full(now)
+        } else {
+            self.schedule_arrivals(now)
+        }
+    }
+
+    /// Runs a full cycle over the whole queue, rebuilding reservations.
+    pub fn schedule_full(&mut self, now: Time) -> Plan {
+        let mut plan = Plan::default();
+        plan.stats.full = true;
+        for r in std::mem::take(&mut self.reservations) {
+            unhold(&mut self.cluster, &r.holds);
+        }
+        self.cluster.commit();
+        let mut fails = Failures::default();
+        let mut cursor = self.queue.cursor(|t| self.fair.share(t));
+        let mut blocked = false;
+        loop {
+            let (fair, jobs) = (&self.fair, &self.jobs);
+            let Some(id) =
+                self.queue
+                    .next(&mut cursor, |t| fair.share(t), |j| jobs[&j].spec.tenant)
+            else {
+                break;
+            };
+            plan.stats.considered += 1;
+            if blocked {
+                self.set_reason(id, PendingReason::Priority);
+                continue;
+            }
+            let outcome = self.try_job(id, now, true, &mut fails, &mut plan);
+            blocked = outcome == Outcome::Blocked && self.config.stop_at_first_blocked;
+        }
+        self.arrivals.clear();
+        self.needs_full = false;
+        self.last_full = Some(now);
+        self.finish(plan)
+    }
+
+    /// Places only the jobs that arrived since the last cycle, in queue order, against standing reservations.
+    pub fn schedule_arrivals(&mut self, now: Time) -> Plan {
+        let mut plan = Plan::default();
+        let mut ids = std::mem::take(&mut self.arrivals);
+        ids.retain(|id| {
+            self.jobs
+                .get(id)
+                .is_some_and(|j| matches!(j.phase, Phase::Pending))
+        });
+        ids.sort_by_key(|id| self.queue.key(&self.jobs[id].spec));
+        ids.dedup();
+        let mut fails = Failures::default();
+        for id in ids {
+            plan.stats.considered += 1;
+            self.try_job(id, now, false, &mut fails, &mut plan);
+        }
+        self.finish(plan)
+    }
+
+    fn finish(&mut self, mut plan: Plan) -> Plan {
+        for id in std::mem::take(&mut self.changed) {
+            if let Some(job) = self.jobs.get(&id)
+                && matches!(job.phase, Phase::Pending)
+            {
+                plan.reasons.push((id, job.reason.clone()));
+            }
+        }
+        plan
+    }
+
+    pub(crate) fn set_reason(&mut self, id: JobId, reason: PendingReason) {
+        if let Some(job) = self.jobs.get_mut(&id)
+            && job.reason != reason
+        {
+            job.reason = reason;
+            self.changed.insert(id);
+        }
+    }
+
+    /// The job's accepted models present in the cluster, in the order the model-choice rule gives.
+    fn model_order(&self, job: &Job) -> Vec<ModelId> {
+        let mut options: Vec<ModelOption> = job
+            .accepted
+            .iter()
+            .filter_map(|&(model, rate)| {
+                let index = self.cluster.model(model)?;
+                Some(ModelOption {
+                    model,
+                    rate,
+                    peak_rate: self.perf.peak_rate(model),
+                    free: index.free,
+                })
+            })
+            .collect();
+        choice::order(self.config.model_choice, &mut options);
+        options.into_iter().map(|o| o.model).collect()
+    }
+
+    /// Tries the models in order; the first that fits is taken (changes applied, not committed).
+    fn place_any(&mut self, models: &[ModelId], req: &Request) -> Option<(ModelId, Vec<Part>)> {
+        let placer = placer_of(&self.scorers, &self.config);
+        models
+            .iter()
+            .find_map(|&m| placer.place(&mut self.cluster, m, req).map(|p| (m, p)))
+    }
+
+    /// Why no cluster of the current shape could ever run the job, if that is so.
+    fn unsatisfiable(&self, job: &Job) -> Option<String> {
+        if job.accepted.is_empty() {
+            return Some(format!(
+                "no catalog model matches its accepted models/stacks with {} GiB of device memory",
+                job.spec.device_memory_gib
+            ));
+        }
+        let present: Vec<ModelId> = job
+            .accepted
+            .iter()
+            .map(|(m, _)| *m)
+            .filter(|m| self.installed.contains_key(m))
+            .collect();
+        if present.is_empty() {
+            let names: Vec<&str> = job
+                .accepted
+                .iter()
+                .take(4)
+                .map(|(m, _)| self.catalog.model(*m).name.as_str())
+                .collect();
+            let memory = if job.spec.device_memory_gib > 0.0 {
+                format!(" with {} GiB of device memory", job.spec.device_memory_gib)
+            } else {
+                String::new()
+            };
+            let more = if job.accepted.len() > names.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            return Some(format!(
+                "none of the models it accepts{memory} is installed ({}{more})",
+                names.join(", ")
+            ));
+        }
+        let r = &job.shape.request;
+        let fits = present.iter().any(|m| {
+            let inst = &self.installed[m];
+            if inst.max_cpu < r.cpu || inst.max_mem < r.mem {
+                return false;
+            }
+            if r.fraction.is_some() {
+                return true;
+            }
+            let cap: u64 = inst
+                .sizes
+                .iter()
+                .filter(|(size, _)| **size as u32 >= r.per_replica)
+                .map(|(size, nodes)| {
+                    let each = if r.whole_nodes {
+                        1
+                    } else {
+                        *size as u32 / r.per_replica
+                    };
+                    *nodes as u64 * each as u64
+                })
+                .sum();
+            cap >= r.replicas as u64
+        });
+        (!fits).then(|| {
+            format!(
+                "the installed nodes of its accepted models cannot hold {} x {} devices{} with {} mCPU and {} MiB per replica",
+                r.replicas,
+                r.per_replica,
+                if r.whole_nodes { " on whole nodes" } else { "" },
+                r.cpu,
+                r.mem
+            )
+        })
+    }
+
+    fn try_job(
+        &mut self,
+        id: JobId,
+        now: Time,
+        full: bool,
+        fails: &mut Failures,
+        plan: &mut Plan,
+    ) -> Outcome {
+        let Some(job) = self
+            .jobs
+            .get(&id)
+            .filter(|j| matches!(j.phase, Phase::Pending))
+        else {
+            return Outcome::Skipped;
+        };
+        if let Err((used, quota)) = self
+            .fair
+            .check_quota(job.spec.tenant, job.spec.total_devices())
+        {
+            self.set_reason(id, PendingReason::QuotaExceeded { used, quota });
+            return Outcome::Skipped;
+        }
+        if let Some(detail) = self.unsatisfiable(job) {
+            self.set_reason(id, PendingReason::ConstraintUnsatisfiable { detail });
+            return Outcome::Skipped;
+        }
+        let shape = job.shape.clone();
+        let (class, estimate) = (job.spec.class, job.spec.estimated_runtime);
+        let models = self.model_order(job);
+        let req = shape.request;
+
+        // Placement on free capacity (a preemptor first gets back what was held for it).
+        let claim_holds = self.claims.get(&id).map(|c| c.holds.clone());
+        if claim_holds.is_some() || !fails.plain.contains(&shape) {
+            let mark = self.cluster.mark();
+            if let Some(holds) = &claim_holds {
+                unhold(&mut self.cluster, holds);
+            }
+            if let Some((m, parts)) = self.place_any(&models, &req) {
+                if let Err(reason) = self.within_quota(id, &parts) {
+                    self.cluster.rollback(mark);
+                    self.set_reason(id, reason);
+                    return Outcome::Skipped;
+                }
+                self.claims.remove(&id);
+                self.start(id, m, parts, now, false, plan);
+                return Outcome::Started;
+            }
+            self.cluster.rollback(mark);
+            if claim_holds.is_none() {
+                fails.plain.insert(shape.clone());
+            }
+        }
+
+        // Backfill onto reserved devices that this job vacates before the reservation starts.
+        if let Some(est) = estimate
+            && self.config.backfill.is_some()
+        {
+            let end = now + est;
+            let lift: Vec<usize> = (0..self.reservations.len())
+                .filter(|&i| {
+                    self.reservations[i].start >= end && !self.reservations[i].holds.is_empty()
+                })
+                .collect();
+            if !lift.is_empty() {
+                let mark = self.cluster.mark();
+                for &i in &lift {
+                    unhold(&mut self.cluster, &self.reservations[i].holds);
+                }
+                if let Some((m, parts)) = self.place_any(&models, &req) {
+                    if let Err(reason) = self.within_quota(id, &parts) {
+                        self.cluster.rollback(mark);
+                        self.set_reason(id, reason);
+                        return Outcome::Skipped;
+                    }
+                    for &i in &lift {
+                        let r = &mut self.reservations[i];
+                        r.holds = hold_free(&mut self.cluster, &r.parts, true);
+                    }
+                    if let Some(claim) = self.claims.remove(&id) {
+                        unhold(&mut self.cluster, &claim.holds);
+                    }
+                    self.start(id, m, parts, now, true, plan);
+                    return Outcome::Started;
+                }
+                self.cluster.rollback(mark);
+            }
+        }
+
+        // Preemption: wait for an existing claim, or make one.
+        if let Some(claim) = self.claims.get(&id) {
+            if !claim.victims.is_empty() {
+                let victims = claim.victims.len() as u32;
+                self.set_reason(id, PendingReason::Preempting { victims });
+                return Outcome::Blocked;
+            }
+            // Every victim left and it still does not fit (a device failed meanwhile): start over.
+            let claim = self.claims.remove(&id).expect("just seen");
+            unhold(&mut self.cluster, &claim.holds);
+            self.cluster.commit();
+        }
+        if self.config.preemption.is_some()
+            && class > PriorityClass::Preemptible
+            && !fails.preempt.contains(&shape)
+        {
+            if let Some(victims) = self.preempt_for(id, class, &models, &req, now, plan) {
+                self.set_reason(id, PendingReason::Preempting { victims });
+                return Outcome::Blocked;
+            }
+            fails.preempt.insert(shape.clone());
+        }
+
+        // Reservation for the blocked job, or the reason it waits.
+        let room = self
+            .config
+            .backfill
+            .as_ref()
+            .is_some_and(|b| self.reservations.len() < b.reservations);
+        if full
+            && room
+            && req.fraction.is_none()
+            && let Some(start) = self.reserve(id, &models, &req)
+        {
+            plan.stats.reservations += 1;
+            self.set_reason(
+                id,
+                PendingReason::Resources {
+                    estimated_start: Some(start),
+                },
+            );
+            return Outcome::Blocked;
+        }
+        let reason = if self.fits_unreserved(&models, &req, &shape, fails) {
+            PendingReason::Priority
+        } else {
+            PendingReason::Resources {
+                estimated_start: None,
+            }
+        };
+        self.set_reason(id, reason);
+        Outcome::Blocked
+    }
+
+    /// Quota against the devices a placement really takes (a whole-node replica takes the whole node).
+    fn within_quota(&self, id: JobId, parts: &[Part]) -> Result<(), PendingReason> {
+        let devices = parts
+            .iter()
+            .map(|p| p.mask.count_ones().max(u32::from(p.share.is_some())))
+            .sum();
+        let tenant = self.jobs[&id].spec.tenant;
+        self.fair
+            .check_quota(tenant, devices)
+            .map_err(|(used, quota)| PendingReason::QuotaExceeded { used, quota })
+    }
+
+    /// Whether the job would fit if nothing were held for others.
+    fn fits_unreserved(
+        &mut self,
+        models: &[ModelId],
+        req: &Request,
+        shape: &Shape,
+        fails: &mut Failures,
+    ) -> bool {
+        if (self.reservations.is_empty() && self.claims.is_empty())
+            || fails.unreserved.contains(shape)
+        {
+            return false;
+        }
+        let mark = self.cluster.mark();
+        for r in &self.reservations {
+            unhold(&mut self.cluster, &r.holds);
+        }
+        for c in self.claims.values() {
+            unhold(&mut self.cluster, &c.holds);
+        }
+        let fits = self.place_any(models, req).is_some();
+        self.cluster.rollback(mark);
+        if !fits {
+            fails.unreserved.insert(shape.clone());
+        }
+        fits
+    }
+
+    /// Commits a placement: the job runs.
+    fn start(
+        &mut self,
+        id: JobId,
+        model: ModelId,
+        parts: Vec<Part>,
+        now: Time,
+        backfilled: bool,
+        plan: &mut Plan,
+    ) {
+        self.begin_run(id, model, parts, now);
+        let Phase::Running(run) = &self.jobs[&id].phase else {
+            unreachable!("set by begin_run")
+        };
+        let allocation = self.allocation(id, run);
+        plan.decisions.push(Decision::Start {
+            job: id,
+            allocation,
+            backfilled,
+        });
+        plan.stats.started += 1;
+        plan.stats.backfilled += u32::from(backfilled);
+    }
+
+    /// Books a pending job as running on `parts` (already taken in the cluster): usage, indexes, queue.
+    pub(crate) fn begin_run(&mut self, id: JobId, model: ModelId, parts: Vec<Part>, started: Time) {
+        let job = self.jobs.get_mut(&id).expect("pending job exists");
+        let rate = job
+            .accepted
+            .iter()
+            .find(|(m, _)| *m == model)
+            .map_or(0.0, |(_, r)| *r);
+        let mem_gib = self.catalog.model(model).memory_gib;
+        let mut usage = Usage::default();
+        for p in &parts {
+            match p.share {
+                Some((_, milli, mem_mib)) => {
+                    usage.devices += 1;
+                    usage.compute += rate * milli as f64 / 1000.0;
+                    usage.memory_gib += mem_mib as f64 / 1024.0;
+                }
+                None => {
+                    let n = p.mask.count_ones();
+                    usage.devices += n;
+                    usage.compute += rate * n as f64;
+                    usage.memory_gib += mem_gib * n as f64;
+                }
+            }
+        }
+        let ends = job
+            .spec
+            .estimated_runtime
+            .map_or(Time::NEVER, |e| started + e);
+        if job.spec.class == PriorityClass::Preemptible {
+            *self.preemptible.entry(model).or_default() += usage.devices;
+        }
+        self.ends.entry(model).or_default().insert((ends, id));
+        self.fair.charge(job.spec.tenant, usage);
+        self.queue.remove(&job.spec);
+        job.phase = Phase::Running(Run {
+            model,
+            parts,
+            started,
+            ends,
+            usage,
+        });
+        self.changed.remove(&id);
+        self.cluster.commit();
+    }
+
+    /// Turns a running job into one that is checkpointing to leave by `deadline` for `by`.
+    pub(crate) fn mark_preempting(&mut self, victim: JobId, by: JobId, deadline: Time) {
+        let job = self.jobs.get_mut(&victim).expect("victim exists");
+        let Phase::Running(mut run) = std::mem::replace(&mut job.phase, Phase::Pending) else {
+            unreachable!("victims are running")
+        };
+        let set = self
+            .ends
+            .get_mut(&run.model)
+            .expect("running model indexed");
+        set.remove(&(run.ends, victim));
+        set.insert((deadline, victim));
+        run.ends = deadline;
+        job.phase = Phase::Preempting { run, by, deadline };
+    }
+
+    /// Devices already promised to other reservations and claims, per node.
+    fn promised(&self) -> HashMap<NodeIdx, Mask> {
+        let mut keep: HashMap<NodeIdx, Mask> = HashMap::new();
+        let parts = self
+            .reservations
+            .iter()
+            .flat_map(|r| &r.parts)
+            .chain(self.claims.values().flat_map(|c| &c.parts));
+        for p in parts {
+            *keep.entry(p.node).or_default() |= p.mask;
+        }
+        keep
+    }
+
+    /// Finds when and where the job could start as running jobs end at their estimates, and holds it.
+    fn reserve(&mut self, id: JobId, models: &[ModelId], req: &Request) -> Option<Time> {
+        let keep = self.promised();
+        let keep = |n: NodeIdx| keep.get(&n).copied().unwrap_or(0);
+        let placer = placer_of(&self.scorers, &self.config);
+        let mut best: Option<(Time, ModelId, Vec<Part>)> = None;
+        for &m in models {
+            let Some(ends) = self.ends.get(&m) else {
+                continue;
+            };
+            let jobs = &self.jobs;
+            let bound = best.as_ref().map_or(Time::NEVER, |b| b.0);
+            let releases = ends
+                .iter()
+                .take_while(|(t, _)| *t < bound)
+                .map(|(t, j)| (*t, parts_of(&jobs[j])));
+            let found = backfill::sweep(&mut self.cluster, releases, &keep, |c| {
+                if !placer.could_fit(c, m, req) {
+                    return None;
+                }
+                let mark = c.mark();
+                let parts = placer.place(c, m, req);
+                c.rollback(mark);
+                parts
+            });
+            if let Some((start, parts)) = found {
+                best = Some((start, m, parts));
+            }
+        }
+        let (start, model, parts) = best?;
+        let holds = hold_free(&mut self.cluster, &parts, true);
+        self.cluster.commit();
+        self.reservations.push(Reservation {
+            job: id,
+            start,
+            model,
+            parts,
+            holds,
+        });
+        Some(start)
+    }
+
+    /// Picks preemptible victims whose devices would let the job start, asks them to checkpoint and leave,
+    /// and claims the room. Returns the number of victims.
+    fn preempt_for(
+        &mut self,
+        id: JobId,
+        class: PriorityClass,
+        models: &[ModelId],
+        req: &Request,
+        now: Time,
+        plan: &mut Plan,
+    ) -> Option<u32> {
+        let grace = self.config.preemption.as_ref()?.grace;
+        let need = if req.fraction.is_some() {
+            1
+        } else {
+            req.replicas * req.per_replica
+        };
+        let keep = self.promised();
+        let keep = |n: NodeIdx| keep.get(&n).copied().unwrap_or(0);
+        let placer = placer_of(&self.scorers, &self.config);
+        for &m in models {
+            let preemptible = self.preemptible.get(&m).copied().unwrap_or(0);
+            if preemptible == 0 || self.free_devices(m) + preemptible < need {
+                continue;
+            }
+            let mut candidates: Vec<Candidate> = self.ends[&m]
+                .iter()
+                .filter_map(|(_, j)| {
+                    let job = &self.jobs[j];
+                    match &job.phase {
+                        Phase::Running(run)
+                            if job.spec.class == PriorityClass::Preemptible
+                                && job.spec.class < class =>
+                        {
+                            Some(Candidate {
+                                started: run.started,
+                                job: *j,
+                            })
+                        }
+                        _ => None,
+                    }
+                })
+                .collect();
+            preempt::order(&mut candidates);
+            let jobs = &self.jobs;
+            let releases = candidates
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (Time(i as i64), parts_of(&jobs[&c.job])));
+            let found = backfill::sweep(&mut self.cluster, releases, &keep, |c| {
+                if !placer.could_fit(c, m, req) {
+                    return None;
+                }
+                let mark = c.mark();
+                let parts = placer.place(c, m, req);
+                c.rollback(mark);
+                parts
+            });
+            let Some((last, parts)) = found else { continue };
+            let nodes: BTreeSet<NodeIdx> = parts.iter().map(|p| p.node).collect();
+            let victims: Vec<JobId> = candidates[..=last.0 as usize]
+                .iter()
+                .filter(|c| {
+                    parts_of(&self.jobs[&c.job])
+                        .iter()
+                        .any(|p| nodes.contains(&p.node))
+                })
+                .map(|c| c.job)
+                .collect();
+            if victims.is_empty() {
+                continue;
+            }
+            let deadline = now + grace;
+            for v in &victims {
+                self.mark_preempting(*v, id, deadline);
+                plan.decisions.push(Decision::Preempt {
+                    job: *v,
+                    by: id,
+                    checkpoint: true,
+                    deadline,
+                });
+                plan.stats.preempted += 1;
+            }
+            let holds = hold_free(&mut self.cluster, &parts, false);
+            self.cluster.commit();
+            let n = victims.len() as u32;
+            self.claims.insert(
+                id,
+                Claim {
+                    model: m,
+                    parts,
+                    victims,
+                    holds,
+                },
+            );
+            return Some(n);
+        }
+        None
+    }
+}

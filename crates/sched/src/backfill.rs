@@ -22,12 +22,13 @@ pub struct Hold {
     pub mem: u64,
 }
 
-/// Holds whatever of `parts` is free now (host resources too when `host`), returning what was held.
+/// Holds whatever of `parts` is not allocated whole now (host resources too when `host`): free devices are
+/// kept from everyone, shared ones from new fractional tenants. Returns what was held.
 pub fn hold_free(c: &mut ClusterState, parts: &[Part], host: bool) -> Vec<Hold> {
     let mut out = Vec::new();
     for p in parts {
         let n = &c.nodes[p.node as usize];
-        let mask = p.mask & n.free();
+        let mask = p.mask & (n.free() | (n.shared_mask() & !n.held));
         let (cpu, mem) = if host {
             (p.cpu.min(n.cpu_free()), p.mem.min(n.mem_free()))
         } else {

@@ -51,7 +51,7 @@ pub struct NodeState {
     pub schedulable: bool,
     /// Devices allocated whole.
     pub alloc: Mask,
-    /// Free devices kept for a reservation or claim.
+    /// Devices kept for a reservation or claim: free ones, and shared ones that take no new tenants.
     pub held: Mask,
     /// Devices shared by fractional jobs.
     pub shared: Vec<Shared>,
@@ -359,10 +359,11 @@ impl ClusterState {
         let usable = n.usable().count_ones();
         let leaf = &mut index.leaves[pos];
         let spine = index.spines.entry(n.spine).or_insert([0, 0]);
+        // A shared device that is held (reserved for a gang) takes no new fractional tenants.
         let shared: Vec<(u32, NodeIdx, u8)> = if n.schedulable {
             n.shared
                 .iter()
-                .filter(|s| n.healthy & (1 << s.dev) != 0)
+                .filter(|s| n.healthy & !n.held & (1 << s.dev) != 0)
                 .map(|s| (FULL_MILLI - s.used_milli, idx, s.dev))
                 .collect()
         } else {

@@ -64,7 +64,10 @@ impl Scheduler {
             || self
                 .last_full
                 .is_none_or(|t| now - t >= self.config.full_cycle_interval)
-            || self.reservations.iter().any(|r| r.start <= now);
+            || self
+                .reservations
+                .iter()
+                .any(|r| self.last_full.is_some_and(|t| r.start > t) && r.start <= now);
         if full {
             self.schedule_full(now)
         } else {
@@ -209,24 +212,21 @@ impl Scheduler {
         }
         let r = &job.shape.request;
         let fits = present.iter().any(|m| {
-            let inst = &self.installed[m];
-            if inst.max_cpu < r.cpu || inst.max_mem < r.mem {
-                return false;
-            }
-            if r.fraction.is_some() {
-                return true;
-            }
-            let cap: u64 = inst
-                .sizes
+            let cap: u64 = self.installed[m]
                 .iter()
-                .filter(|(size, _)| **size as u32 >= r.per_replica)
-                .map(|(size, nodes)| {
-                    let each = if r.whole_nodes {
-                        1
-                    } else {
-                        *size as u32 / r.per_replica
+                .map(|(&(devices, cpu, mem), &nodes)| {
+                    let devices = devices as u32;
+                    let by_devices = match (r.fraction, r.whole_nodes) {
+                        (Some(_), _) => u32::from(devices >= 1),
+                        (None, true) => u32::from(devices >= r.per_replica),
+                        (None, false) => devices / r.per_replica,
                     };
-                    *nodes as u64 * each as u64
+                    let by_host = |have: u64, need: u64| {
+                        have.checked_div(need)
+                            .map_or(u32::MAX, |n| n.min(u32::MAX as u64) as u32)
+                    };
+                    let each = by_devices.min(by_host(cpu, r.cpu)).min(by_host(mem, r.mem));
+                    nodes as u64 * each as u64
                 })
                 .sum();
             cap >= r.replicas as u64
@@ -364,7 +364,7 @@ impl Scheduler {
         if full
             && room
             && req.fraction.is_none()
-            && let Some(start) = self.reserve(id, &models, &req)
+            && let Some(start) = self.reserve(id, &models, &req, now)
         {
             plan.stats.reservations += 1;
             self.set_reason(
@@ -502,13 +502,16 @@ impl Scheduler {
         let Phase::Running(mut run) = std::mem::replace(&mut job.phase, Phase::Pending) else {
             unreachable!("victims are running")
         };
+        // A victim leaves at its deadline or at its own estimated end, whichever comes first: reservations
+        // that counted on the earlier end stay valid.
+        let ends = run.ends.min(deadline);
         let set = self
             .ends
             .get_mut(&run.model)
             .expect("running model indexed");
         set.remove(&(run.ends, victim));
-        set.insert((deadline, victim));
-        run.ends = deadline;
+        set.insert((ends, victim));
+        run.ends = ends;
         job.phase = Phase::Preempting { run, by, deadline };
     }
 
@@ -527,7 +530,7 @@ impl Scheduler {
     }
 
     /// Finds when and where the job could start as running jobs end at their estimates, and holds it.
-    fn reserve(&mut self, id: JobId, models: &[ModelId], req: &Request) -> Option<Time> {
+    fn reserve(&mut self, id: JobId, models: &[ModelId], req: &Request, now: Time) -> Option<Time> {
         let keep = self.promised();
         let keep = |n: NodeIdx| keep.get(&n).copied().unwrap_or(0);
         let placer = placer_of(&self.scorers, &self.config);
@@ -541,7 +544,8 @@ impl Scheduler {
             let releases = ends
                 .iter()
                 .take_while(|(t, _)| *t < bound)
-                .map(|(t, j)| (*t, parts_of(&jobs[j])));
+                // A job past its estimate may end any moment: it counts as ending now.
+                .map(|(t, j)| ((*t).max(now), parts_of(&jobs[j])));
             let found = backfill::sweep(&mut self.cluster, releases, &keep, |c| {
                 if !placer.could_fit(c, m, req) {
                     return None;

@@ -96,10 +96,13 @@ impl NodeFilter for HostResources {
     }
 }
 
-fn room(job: &JobNeeds<'_>, node: &NodeState, free: u32) -> bool {
+/// Whether `free` devices (and the node's shared devices, held ones too if `count_held`) fit one replica.
+fn room(job: &JobNeeds<'_>, node: &NodeState, free: u32, count_held: bool) -> bool {
     if let Some(milli) = job.fraction_milli {
         let shared = node.shared.iter().any(|s| {
-            1000 - s.used_milli >= milli && node.dev_mem_mib - s.used_mem_mib >= job.device_mem_mib
+            (count_held || node.held & (1 << s.dev) == 0)
+                && 1000 - s.used_milli >= milli
+                && node.dev_mem_mib - s.used_mem_mib >= job.device_mem_mib
         });
         return free >= 1 || shared;
     }
@@ -117,11 +120,8 @@ impl NodeFilter for FreeDevices {
         "devices in use"
     }
     fn passes(&self, job: &JobNeeds<'_>, node: &NodeState) -> bool {
-        room(
-            job,
-            node,
-            (node.free() | (node.held & node.healthy)).count_ones(),
-        )
+        let held_free = node.held & node.healthy & !node.shared_mask();
+        room(job, node, (node.free() | held_free).count_ones(), true)
     }
 }
 
@@ -132,7 +132,7 @@ impl NodeFilter for NotReserved {
         "devices reserved for other jobs"
     }
     fn passes(&self, job: &JobNeeds<'_>, node: &NodeState) -> bool {
-        room(job, node, node.free().count_ones())
+        room(job, node, node.free().count_ones(), false)
     }
 }
 

@@ -185,14 +185,9 @@ pub struct ReservationView {
     pub devices: Vec<(NodeId, Vec<u32>)>,
 }
 
-/// What the scheduler knows about the installed capacity of one model (used for "can this ever fit").
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Installed {
-    /// Node count by device count.
-    pub sizes: BTreeMap<u8, u32>,
-    pub max_cpu: u64,
-    pub max_mem: u64,
-}
+/// What the scheduler knows about the installed capacity of one model (used for "can this ever fit"):
+/// node count by shape (devices, CPU, memory).
+pub(crate) type Installed = BTreeMap<(u8, u64, u64), u32>;
 
 /// The scheduler core.
 pub struct Scheduler {
@@ -340,10 +335,13 @@ impl Scheduler {
             cpu: [spec.cpu_milli, 0, 0],
             mem: [spec.memory_mib, 0, 0],
         };
-        let inst = self.installed.entry(spec.model).or_default();
-        *inst.sizes.entry(spec.devices as u8).or_default() += 1;
-        inst.max_cpu = inst.max_cpu.max(spec.cpu_milli);
-        inst.max_mem = inst.max_mem.max(spec.memory_mib);
+        let shape = (spec.devices as u8, spec.cpu_milli, spec.memory_mib);
+        *self
+            .installed
+            .entry(spec.model)
+            .or_default()
+            .entry(shape)
+            .or_default() += 1;
         let idx = self.cluster.add_node(state);
         self.cluster.commit();
         self.node_idx.insert(spec.id, idx);

@@ -307,13 +307,14 @@ impl World {
         let mut per_tenant: BTreeMap<TenantId, u32> = BTreeMap::new();
         let mut ends: HashMap<(NodeId, u32), Vec<Time>> = HashMap::new();
         for r in &snap.running {
-            let end = match r.preempting {
-                Some((_, deadline)) => deadline,
-                None => r
-                    .spec
-                    .estimated_runtime
-                    .map_or(Time::NEVER, |e| r.allocation.started + e),
-            };
+            // A preempted job leaves by its deadline or its own estimated end, whichever is first.
+            let estimated = r
+                .spec
+                .estimated_runtime
+                .map_or(Time::NEVER, |e| r.allocation.started + e);
+            let end = r
+                .preempting
+                .map_or(estimated, |(_, deadline)| estimated.min(deadline));
             for rep in &r.allocation.replicas {
                 *cpu.entry(rep.node).or_default() += r.spec.cpu_milli;
                 *per_tenant.entry(r.spec.tenant).or_default() += rep.devices.len() as u32;

@@ -206,7 +206,8 @@ pub enum Op {
 }
 
 impl Op {
-    fn inverse(self) -> Op {
+    /// The change that undoes this one.
+    pub fn inverse(self) -> Op {
         match self {
             Op::Take { node, mask } => Op::Give { node, mask },
             Op::Give { node, mask } => Op::Take { node, mask },
@@ -497,27 +498,33 @@ impl ClusterState {
     }
 }
 
+/// A free, healthy node of `devices` devices with 64 cores and 1 TiB, for tests.
+#[cfg(test)]
+pub(crate) fn test_node(model: u16, leaf: u32, spine: u32, devices: u8) -> NodeState {
+    NodeState {
+        id: NodeId(0),
+        model: ModelId(model),
+        leaf,
+        spine,
+        devices,
+        domains: vec![mask_of(devices as u32)],
+        dev_mem_mib: 80 * 1024,
+        healthy: mask_of(devices as u32),
+        schedulable: true,
+        alloc: 0,
+        held: 0,
+        shared: Vec::new(),
+        cpu: [64_000, 0, 0],
+        mem: [1 << 20, 0, 0],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    pub(crate) fn node(model: u16, leaf: u32, devices: u8) -> NodeState {
-        NodeState {
-            id: NodeId(0),
-            model: ModelId(model),
-            leaf,
-            spine: leaf / 4,
-            devices,
-            domains: vec![mask_of(devices as u32)],
-            dev_mem_mib: 80 * 1024,
-            healthy: mask_of(devices as u32),
-            schedulable: true,
-            alloc: 0,
-            held: 0,
-            shared: Vec::new(),
-            cpu: [64_000, 0, 0],
-            mem: [512 * 1024, 0, 0],
-        }
+    fn node(model: u16, leaf: u32, devices: u8) -> NodeState {
+        test_node(model, leaf, leaf / 4, devices)
     }
 
     #[test]

@@ -547,13 +547,7 @@ impl Scheduler {
                 // A job past its estimate may end any moment: it counts as ending now.
                 .map(|(t, j)| ((*t).max(now), parts_of(&jobs[j])));
             let found = backfill::sweep(&mut self.cluster, releases, &keep, |c| {
-                if !placer.could_fit(c, m, req) {
-                    return None;
-                }
-                let mark = c.mark();
-                let parts = placer.place(c, m, req);
-                c.rollback(mark);
-                parts
+                placer.trial(c, m, req)
             });
             if let Some((start, parts)) = found {
                 best = Some((start, m, parts));
@@ -622,13 +616,7 @@ impl Scheduler {
                 .enumerate()
                 .map(|(i, c)| (Time(i as i64), parts_of(&jobs[&c.job])));
             let found = backfill::sweep(&mut self.cluster, releases, &keep, |c| {
-                if !placer.could_fit(c, m, req) {
-                    return None;
-                }
-                let mark = c.mark();
-                let parts = placer.place(c, m, req);
-                c.rollback(mark);
-                parts
+                placer.trial(c, m, req)
             });
             let Some((last, parts)) = found else { continue };
             let nodes: BTreeSet<NodeIdx> = parts.iter().map(|p| p.node).collect();

@@ -60,28 +60,7 @@ pub struct Part {
 }
 
 impl Part {
-    /// The changes that give this part back.
-    pub fn release_ops(&self) -> impl Iterator<Item = Op> + use<> {
-        let node = self.node;
-        let whole = (self.mask != 0).then_some(Op::Give {
-            node,
-            mask: self.mask,
-        });
-        let share = self.share.map(|(dev, milli, mem_mib)| Op::ShareGive {
-            node,
-            dev,
-            milli,
-            mem_mib,
-        });
-        let host = (self.cpu > 0 || self.mem > 0).then_some(Op::HostGive {
-            node,
-            cpu: self.cpu,
-            mem: self.mem,
-        });
-        whole.into_iter().chain(share).chain(host)
-    }
-
-    /// The changes that take this part (the inverse of [`Part::release_ops`]).
+    /// The changes that take this part.
     pub fn take_ops(&self) -> impl Iterator<Item = Op> + use<> {
         let node = self.node;
         let whole = (self.mask != 0).then_some(Op::Take {
@@ -100,6 +79,11 @@ impl Part {
             mem: self.mem,
         });
         whole.into_iter().chain(share).chain(host)
+    }
+
+    /// The changes that give this part back (the inverses of [`Part::take_ops`]).
+    pub fn release_ops(&self) -> impl Iterator<Item = Op> + use<> {
+        self.take_ops().map(Op::inverse)
     }
 }
 
@@ -167,6 +151,17 @@ impl Placer<'_> {
         } else {
             None
         }
+    }
+
+    /// Where the request would go now, without taking it (the cluster is left as it was).
+    pub fn trial(&self, c: &mut ClusterState, model: ModelId, req: &Request) -> Option<Vec<Part>> {
+        if !self.could_fit(c, model, req) {
+            return None;
+        }
+        let mark = c.mark();
+        let parts = self.place(c, model, req);
+        c.rollback(mark);
+        parts
     }
 
     /// A cheap necessary condition for [`Placer::place`]: enough free devices (and domain capacity).
@@ -441,26 +436,9 @@ fn leaf_caps(c: &ClusterState, model: ModelId, req: &Request) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::mask_of;
-    use wanka_model::NodeId;
 
     fn node(leaf: u32, spine: u32, devices: u8) -> NodeState {
-        NodeState {
-            id: NodeId(0),
-            model: ModelId(0),
-            leaf,
-            spine,
-            devices,
-            domains: vec![mask_of(devices as u32)],
-            dev_mem_mib: 80 * 1024,
-            healthy: mask_of(devices as u32),
-            schedulable: true,
-            alloc: 0,
-            held: 0,
-            shared: Vec::new(),
-            cpu: [64_000, 0, 0],
-            mem: [1 << 20, 0, 0],
-        }
+        crate::cluster::test_node(0, leaf, spine, devices)
     }
 
     /// 2 spines × 2 leaves × 4 nodes × 8 devices.
@@ -485,6 +463,14 @@ mod tests {
         }
     }
 
+    fn wanka(scorers: &crate::score::Chain) -> Placer<'_> {
+        Placer {
+            scorers,
+            topology_aware: true,
+            domain_fit: DomainFit::BestFit,
+        }
+    }
+
     fn wanka_scorers() -> crate::score::Chain {
         crate::config::Config::wanka().scorers().unwrap()
     }
@@ -502,11 +488,7 @@ mod tests {
     #[test]
     fn small_jobs_pack_onto_one_node_and_keep_others_whole() {
         let scorers = wanka_scorers();
-        let p = Placer {
-            scorers: &scorers,
-            topology_aware: true,
-            domain_fit: DomainFit::BestFit,
-        };
+        let p = wanka(&scorers);
         let mut c = cluster();
         let a = p.place(&mut c, ModelId(0), &req(1, 3)).unwrap();
         let b = p.place(&mut c, ModelId(0), &req(1, 2)).unwrap();
@@ -520,11 +502,7 @@ mod tests {
     #[test]
     fn a_gang_stays_in_the_smallest_domain_that_fits() {
         let scorers = wanka_scorers();
-        let p = Placer {
-            scorers: &scorers,
-            topology_aware: true,
-            domain_fit: DomainFit::BestFit,
-        };
+        let p = wanka(&scorers);
         let mut c = cluster();
         // Occupy two nodes of leaf 0 so leaf 0 has 2 whole nodes left, the others 4.
         for _ in 0..2 {
@@ -547,11 +525,7 @@ mod tests {
     #[test]
     fn a_gang_that_does_not_fit_leaves_no_trace() {
         let scorers = wanka_scorers();
-        let p = Placer {
-            scorers: &scorers,
-            topology_aware: true,
-            domain_fit: DomainFit::BestFit,
-        };
+        let p = wanka(&scorers);
         let mut c = cluster();
         for n in 0..16 {
             c.apply(Op::HostTake {
@@ -576,11 +550,7 @@ mod tests {
     #[test]
     fn fractions_share_the_tightest_device() {
         let scorers = wanka_scorers();
-        let p = Placer {
-            scorers: &scorers,
-            topology_aware: true,
-            domain_fit: DomainFit::BestFit,
-        };
+        let p = wanka(&scorers);
         let mut c = cluster();
         let mut r = req(1, 1);
         r.fraction = Some(Fraction {

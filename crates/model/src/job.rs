@@ -74,7 +74,7 @@ pub struct JobSpec {
     pub class: PriorityClass,
     /// Number of replicas; each replica's devices sit on one node.
     pub replicas: u32,
-    /// Devices per replica.
+    /// Devices per replica; 0 for a host-only job that needs CPU and memory but no accelerator.
     pub devices_per_replica: u32,
     /// A fraction of one device, in thousandths (only for a single replica of a single device).
     pub fraction_milli: Option<u32>,
@@ -183,10 +183,12 @@ impl JobSpec {
                 field: "replicas",
             });
         }
-        if self.devices_per_replica == 0 {
+        if self.devices_per_replica == 0
+            && (self.fraction_milli.is_some() || (self.cpu_milli == 0 && self.memory_mib == 0))
+        {
             return Err(JobError::Zero {
                 job,
-                field: "devices_per_replica",
+                field: "devices_per_replica (or, for a host-only job, cpu_milli or memory_mib)",
             });
         }
         if self
@@ -245,6 +247,13 @@ mod tests {
         let mut j = ok.clone();
         j.fraction_milli = Some(500);
         assert!(matches!(j.validate(), Err(JobError::Fraction { .. })));
+        let mut cpu_only = JobSpec::gang(JobId(3), TenantId(0), 2, 0);
+        assert!(
+            cpu_only.validate().is_err(),
+            "no devices and no host resources"
+        );
+        cpu_only.cpu_milli = 4000;
+        assert_eq!(cpu_only.validate(), Ok(()));
         let mut j = JobSpec::gang(JobId(2), TenantId(0), 1, 1);
         j.fraction_milli = Some(500);
         assert_eq!(j.validate(), Ok(()));

@@ -169,6 +169,10 @@ impl Scheduler {
     /// Tries the models in order; the first that fits is taken (changes applied, not committed).
     fn place_any(&mut self, models: &[ModelId], req: &Request) -> Option<(ModelId, Vec<Part>)> {
         let placer = placer_of(&self.scorers, &self.config);
+        if req.per_replica == 0 && req.fraction.is_none() {
+            let parts = placer.place_host_only(&mut self.cluster, req)?;
+            return Some((self.cluster.nodes[parts[0].node as usize].model, parts));
+        }
         models
             .iter()
             .find_map(|&m| placer.place(&mut self.cluster, m, req).map(|p| (m, p)))
@@ -176,6 +180,43 @@ impl Scheduler {
 
     /// Why no cluster of the current shape could ever run the job, if that is so.
     fn unsatisfiable(&self, job: &Job) -> Option<String> {
+        let r = &job.shape.request;
+        let host_only = r.per_replica == 0 && r.fraction.is_none();
+        // Replicas the installed nodes of `shapes` could hold if they were all free.
+        let capacity = |shapes: &crate::scheduler::Installed| -> u64 {
+            shapes
+                .iter()
+                .map(|(&(devices, cpu, mem), &nodes)| {
+                    let devices = devices as u32;
+                    let by_devices = match (host_only, r.fraction, r.whole_nodes) {
+                        (true, _, _) => u32::MAX,
+                        (false, Some(_), _) => u32::from(devices >= 1),
+                        (false, None, true) => u32::from(devices >= r.per_replica),
+                        (false, None, false) => devices / r.per_replica,
+                    };
+                    let by_host = |have: u64, need: u64| {
+                        have.checked_div(need)
+                            .map_or(u32::MAX, |n| n.min(u32::MAX as u64) as u32)
+                    };
+                    let each = by_devices.min(by_host(cpu, r.cpu)).min(by_host(mem, r.mem));
+                    nodes as u64 * each as u64
+                })
+                .sum()
+        };
+        let too_small = || {
+            format!(
+                "the installed nodes of its accepted models cannot hold {} x {} devices{} with {} mCPU and {} MiB per replica",
+                r.replicas,
+                r.per_replica,
+                if r.whole_nodes { " on whole nodes" } else { "" },
+                r.cpu,
+                r.mem
+            )
+        };
+        if host_only {
+            let cap: u64 = self.installed.values().map(capacity).sum();
+            return (cap < r.replicas as u64).then(too_small);
+        }
         if job.accepted.is_empty() {
             return Some(format!(
                 "no catalog model matches its accepted models/stacks with {} GiB of device memory",
@@ -210,37 +251,10 @@ impl Scheduler {
                 names.join(", ")
             ));
         }
-        let r = &job.shape.request;
-        let fits = present.iter().any(|m| {
-            let cap: u64 = self.installed[m]
-                .iter()
-                .map(|(&(devices, cpu, mem), &nodes)| {
-                    let devices = devices as u32;
-                    let by_devices = match (r.fraction, r.whole_nodes) {
-                        (Some(_), _) => u32::from(devices >= 1),
-                        (None, true) => u32::from(devices >= r.per_replica),
-                        (None, false) => devices / r.per_replica,
-                    };
-                    let by_host = |have: u64, need: u64| {
-                        have.checked_div(need)
-                            .map_or(u32::MAX, |n| n.min(u32::MAX as u64) as u32)
-                    };
-                    let each = by_devices.min(by_host(cpu, r.cpu)).min(by_host(mem, r.mem));
-                    nodes as u64 * each as u64
-                })
-                .sum();
-            cap >= r.replicas as u64
-        });
-        (!fits).then(|| {
-            format!(
-                "the installed nodes of its accepted models cannot hold {} x {} devices{} with {} mCPU and {} MiB per replica",
-                r.replicas,
-                r.per_replica,
-                if r.whole_nodes { " on whole nodes" } else { "" },
-                r.cpu,
-                r.mem
-            )
-        })
+        let fits = present
+            .iter()
+            .any(|m| capacity(&self.installed[m]) >= r.replicas as u64);
+        (!fits).then(too_small)
     }
 
     fn try_job(

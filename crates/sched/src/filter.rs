@@ -43,7 +43,7 @@ impl NodeFilter for AcceptedModel {
         "model not accepted"
     }
     fn passes(&self, job: &JobNeeds<'_>, node: &NodeState) -> bool {
-        job.models.contains(&node.model)
+        (job.per_replica == 0 && job.fraction_milli.is_none()) || job.models.contains(&node.model)
     }
 }
 

@@ -130,8 +130,47 @@ pub struct Placer<'a> {
 }
 
 impl Placer<'_> {
+    /// Places a host-only request (no devices) on any node, one replica at a time: nodes with the fewest
+    /// free devices first, so that CPU and memory are taken where accelerators cannot use them anyway, then
+    /// the tightest CPU fit. `None` (and no change) if it does not fit.
+    pub fn place_host_only(&self, c: &mut ClusterState, req: &Request) -> Option<Vec<Part>> {
+        let mark = c.mark();
+        let mut parts = Vec::with_capacity(req.replicas as usize);
+        for _ in 0..req.replicas {
+            let best = (0..c.nodes.len() as NodeIdx)
+                .filter(|&n| {
+                    c.nodes[n as usize].schedulable
+                        && c.nodes[n as usize].host_room(req.cpu, req.mem) >= 1
+                })
+                .min_by_key(|&n| {
+                    let node = &c.nodes[n as usize];
+                    (node.free().count_ones(), node.cpu_free() - req.cpu, n)
+                });
+            let Some(n) = best else {
+                c.rollback(mark);
+                return None;
+            };
+            let part = Part {
+                node: n,
+                mask: 0,
+                share: None,
+                cpu: req.cpu,
+                mem: req.mem,
+            };
+            for op in part.take_ops() {
+                c.apply(op);
+            }
+            parts.push(part);
+        }
+        Some(parts)
+    }
+
     /// Places the request on `model`, applying the changes; `None` (and no change) if it does not fit.
+    /// Host-only requests go through [`Placer::place_host_only`] instead.
     pub fn place(&self, c: &mut ClusterState, model: ModelId, req: &Request) -> Option<Vec<Part>> {
+        if req.per_replica == 0 && req.fraction.is_none() {
+            return None;
+        }
         if let Some(fr) = req.fraction {
             return self.place_fraction(c, model, req, fr).map(|p| vec![p]);
         }

@@ -64,6 +64,7 @@ fn job_gen() -> impl Strategy<Value = JobGen> {
         (
             prop::sample::select(vec![0u64, 8_000, 64_000]),
             prop::bool::weighted(0.1),
+            prop::bool::weighted(0.1),
         ),
     )
         .prop_map(
@@ -71,12 +72,18 @@ fn job_gen() -> impl Strategy<Value = JobGen> {
                 (replicas, per_replica, fraction),
                 (class, tenant, estimate),
                 (models, cann, mem),
-                (cpu, whole),
+                (cpu, whole, host_only),
             )| {
                 let fraction = fraction.filter(|_| replicas == 1);
+                // A host-only job (no accelerator) needs some CPU.
+                let host_only = host_only && fraction.is_none() && cpu > 0;
                 JobGen {
                     replicas,
-                    per_replica: if fraction.is_some() { 1 } else { per_replica },
+                    per_replica: match (fraction, host_only) {
+                        (Some(_), _) => 1,
+                        (None, true) => 0,
+                        (None, false) => per_replica,
+                    },
                     fraction,
                     class: [
                         PriorityClass::Preemptible,
@@ -89,7 +96,7 @@ fn job_gen() -> impl Strategy<Value = JobGen> {
                     cann,
                     memory_gib: mem,
                     cpu,
-                    whole,
+                    whole: whole && !host_only,
                 }
             },
         )
@@ -255,15 +262,17 @@ impl World {
             };
             let spec = &self.specs[job];
             let m = catalog.model(allocation.model);
-            prop_assert!(
-                spec.accepts(allocation.model, m),
-                "job {job} placed on unaccepted {}",
-                m.name
-            );
-            prop_assert!(
-                m.memory_gib >= spec.device_memory_gib,
-                "job {job}: too little device memory"
-            );
+            if spec.devices_per_replica > 0 {
+                prop_assert!(
+                    spec.accepts(allocation.model, m),
+                    "job {job} placed on unaccepted {}",
+                    m.name
+                );
+                prop_assert!(
+                    m.memory_gib >= spec.device_memory_gib,
+                    "job {job}: too little device memory"
+                );
+            }
             prop_assert_eq!(
                 allocation.replicas.len() as u32,
                 spec.replicas,
@@ -272,7 +281,9 @@ impl World {
             );
             for r in &allocation.replicas {
                 let node = &self.nodes[&r.node];
-                prop_assert_eq!(node.model, allocation.model, "a gang mixes models");
+                if spec.devices_per_replica > 0 {
+                    prop_assert_eq!(node.model, allocation.model, "a gang mixes models");
+                }
                 prop_assert!(
                     !self.cordoned.contains(&r.node),
                     "job {} on cordoned node",

@@ -369,3 +369,29 @@ fn bad_events_are_rejected_without_changing_anything() {
     assert!(s.set_device_health(NodeId(0), 8, false).is_err());
     assert_eq!(s.pending_len(), 1);
 }
+
+#[test]
+fn host_only_jobs_take_cpu_where_accelerators_are_busy() {
+    let mut s = scheduler(Config::wanka(), nodes("T4", 1, 2, 2, 0, 0));
+    s.submit(job(1, 1, 2)).unwrap();
+    s.schedule(Time(0));
+    let busy = nodes_of(&s, 1)[0];
+    let mut cpu = job(2, 2, 0);
+    cpu.cpu_milli = 8000;
+    cpu.submitted = Time(1);
+    s.submit(cpu).unwrap();
+    s.schedule(Time(1));
+    assert_eq!(
+        nodes_of(&s, 2),
+        vec![busy, busy],
+        "CPU work goes where no accelerator is free"
+    );
+    let mut huge = job(3, 1, 0);
+    huge.cpu_milli = 1_000_000;
+    s.submit(huge).unwrap();
+    s.schedule(Time(2));
+    assert!(matches!(
+        reason(&s, 3),
+        PendingReason::ConstraintUnsatisfiable { .. }
+    ));
+}

@@ -1,6 +1,9 @@
 //! Trace readers. Each turns one public trace format into plain records; a malformed line is an error that
 //! names the file, the line and the field.
 
+pub mod gavel;
+pub mod jobfile;
+pub mod openb;
 pub mod philly;
 
 use std::fmt;
@@ -50,6 +53,17 @@ pub enum TraceError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// A CSV-level error (a line with the wrong number of fields, bad UTF-8) at its line.
+pub(crate) fn csv_error(file: &str, e: csv::Error) -> TraceError {
+    TraceError::Format {
+        at: Location {
+            file: file.to_string(),
+            line: e.position().map_or(0, |p| p.line()),
+        },
+        problem: e.to_string(),
+    }
 }
 
 /// Reads a CSV header and checks that the wanted columns are there, returning their positions.

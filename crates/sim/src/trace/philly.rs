@@ -38,13 +38,7 @@ pub fn read(input: impl Read, file: &str) -> Result<Vec<PhillyJob>, TraceError> 
     )?;
     let mut out = Vec::new();
     for rec in rdr.records() {
-        let rec = rec.map_err(|e| TraceError::Format {
-            at: Location {
-                file: file.to_string(),
-                line: e.position().map_or(0, |p| p.line()),
-            },
-            problem: e.to_string(),
-        })?;
+        let rec = rec.map_err(|e| super::csv_error(file, e))?;
         let at = Location {
             file: file.to_string(),
             line: rec.position().map_or(0, |p| p.line()),

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Driver-assigned identity of a tenant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct TenantId(pub u32);
 

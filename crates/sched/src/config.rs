@@ -50,6 +50,9 @@ pub struct PlacementConfig {
     pub domain_fit: DomainFit,
     /// Scorers for single-node placement; none means first fit.
     pub scorers: Vec<Weighted>,
+    /// When requests are scored node by node (fractions, host needs), let every accepted model's nodes
+    /// compete instead of trying the models one by one in model-choice order.
+    pub across_models: bool,
 }
 
 /// Backfill stage settings (EASY backfill generalized to several reservations).
@@ -120,7 +123,8 @@ impl Default for Config {
 
 impl Config {
     /// Names accepted by [`Config::preset`].
-    pub const PRESETS: [&'static str; 5] = ["fifo", "backfill", "best-fit", "gavel", "wanka"];
+    pub const PRESETS: [&'static str; 6] =
+        ["fifo", "backfill", "best-fit", "fgd", "gavel", "wanka"];
 
     /// wanka's default: priority + fair share, comparative-advantage model choice, topology- and
     /// fragmentation-aware placement, backfill with several reservations, preemption with a 5-minute grace.
@@ -133,11 +137,13 @@ impl Config {
                 topology_aware: true,
                 domain_fit: DomainFit::BestFit,
                 scorers: weighted(&[
+                    ("stranded-capacity", 1.0),
                     ("binpack", 4.0),
                     ("keep-whole-nodes", 2.0),
                     ("leaf-packing", 2.0),
                     ("spine-packing", 1.0),
                 ]),
+                across_models: true,
             },
             backfill: Some(BackfillConfig { reservations: 8 }),
             preemption: Some(PreemptionConfig {
@@ -157,6 +163,7 @@ impl Config {
                 topology_aware: false,
                 domain_fit: DomainFit::FirstFit,
                 scorers: Vec::new(),
+                across_models: false,
             },
             backfill: None,
             preemption: None,
@@ -181,8 +188,23 @@ impl Config {
                 topology_aware: false,
                 domain_fit: DomainFit::BestFit,
                 scorers: weighted(&[("binpack", 1.0)]),
+                across_models: false,
             },
             ..Config::fifo()
+        }
+    }
+
+    /// Fragmentation gradient descent (Weng et al., ATC'23): FIFO order, each job where it increases the
+    /// expected unusable capacity least.
+    pub fn fgd() -> Config {
+        Config {
+            placement: PlacementConfig {
+                topology_aware: false,
+                domain_fit: DomainFit::BestFit,
+                scorers: weighted(&[("fragmentation-gradient", 1.0)]),
+                across_models: true,
+            },
+            ..Config::best_fit()
         }
     }
 
@@ -201,6 +223,7 @@ impl Config {
             "fifo" => Ok(Config::fifo()),
             "backfill" => Ok(Config::easy_backfill()),
             "best-fit" => Ok(Config::best_fit()),
+            "fgd" => Ok(Config::fgd()),
             "gavel" => Ok(Config::gavel()),
             "wanka" => Ok(Config::wanka()),
             other => Err(ConfigError::UnknownPreset(other.to_string())),

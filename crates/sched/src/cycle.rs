@@ -47,11 +47,13 @@ fn parts_of(job: &Job) -> &[Part] {
 fn placer_of<'a>(
     scorers: &'a [(Box<dyn crate::score::Scorer>, f64)],
     config: &crate::config::Config,
+    profile: &'a crate::profile::Profile,
 ) -> Placer<'a> {
     Placer {
         scorers,
         topology_aware: config.placement.topology_aware,
         domain_fit: config.placement.domain_fit,
+        profile,
     }
 }
 
@@ -168,10 +170,13 @@ impl Scheduler {
 
     /// Tries the models in order; the first that fits is taken (changes applied, not committed).
     fn place_any(&mut self, models: &[ModelId], req: &Request) -> Option<(ModelId, Vec<Part>)> {
-        let placer = placer_of(&self.scorers, &self.config);
+        let placer = placer_of(&self.scorers, &self.config, &self.profile);
         if req.per_replica == 0 && req.fraction.is_none() {
             let parts = placer.place_host_only(&mut self.cluster, req)?;
             return Some((self.cluster.nodes[parts[0].node as usize].model, parts));
+        }
+        if self.config.placement.across_models {
+            return placer.place_across(&mut self.cluster, models, req);
         }
         models
             .iter()
@@ -547,7 +552,7 @@ impl Scheduler {
     fn reserve(&mut self, id: JobId, models: &[ModelId], req: &Request, now: Time) -> Option<Time> {
         let keep = self.promised();
         let keep = |n: NodeIdx| keep.get(&n).copied().unwrap_or(0);
-        let placer = placer_of(&self.scorers, &self.config);
+        let placer = placer_of(&self.scorers, &self.config, &self.profile);
         let mut best: Option<(Time, ModelId, Vec<Part>)> = None;
         for &m in models {
             let Some(ends) = self.ends.get(&m) else {
@@ -599,7 +604,7 @@ impl Scheduler {
         };
         let keep = self.promised();
         let keep = |n: NodeIdx| keep.get(&n).copied().unwrap_or(0);
-        let placer = placer_of(&self.scorers, &self.config);
+        let placer = placer_of(&self.scorers, &self.config, &self.profile);
         for &m in models {
             let preemptible = self.preemptible.get(&m).copied().unwrap_or(0);
             if preemptible == 0 || self.free_devices(m) + preemptible < need {

@@ -6,9 +6,10 @@
 //! groups of interchangeable nodes (same leaf, same free count). Every change goes through the cluster's
 //! journal: a gang that does not fit leaves no trace.
 
-use crate::cluster::{ClusterState, Mask, NodeIdx, NodeState, Op, bits};
+use crate::cluster::{ClusterState, FULL_MILLI, Mask, NodeIdx, NodeState, Op, bits};
 use crate::config::DomainFit;
-use crate::score::{Fit, Scorer};
+use crate::profile::Profile;
+use crate::score::{Change, Fit, Scorer};
 use std::collections::BTreeMap;
 use wanka_model::ModelId;
 
@@ -119,6 +120,18 @@ pub fn pick_devices(node: &NodeState, k: u32) -> Mask {
     out
 }
 
+/// A candidate's score: (per-node scorers, the others), compared in that order.
+pub type Score = (f64, f64);
+
+/// Whether candidate (a, node i) beats candidate (b, node j): higher score, then the lower node index.
+fn better(a: Score, i: NodeIdx, b: Score, j: NodeIdx) -> bool {
+    match a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => i < j,
+    }
+}
+
 /// The placement engine, configured with the scorer chain and topology settings.
 pub struct Placer<'a> {
     /// Weighted scorers for single-node choices.
@@ -127,6 +140,8 @@ pub struct Placer<'a> {
     pub topology_aware: bool,
     /// Domain choice for multi-node gangs.
     pub domain_fit: DomainFit,
+    /// The workload profile, for fragmentation-aware scorers.
+    pub profile: &'a Profile,
 }
 
 impl Placer<'_> {
@@ -136,16 +151,28 @@ impl Placer<'_> {
     pub fn place_host_only(&self, c: &mut ClusterState, req: &Request) -> Option<Vec<Part>> {
         let mark = c.mark();
         let mut parts = Vec::with_capacity(req.replicas as usize);
+        let scored = self.node_level(req);
         for _ in 0..req.replicas {
-            let best = (0..c.nodes.len() as NodeIdx)
-                .filter(|&n| {
-                    c.nodes[n as usize].schedulable
-                        && c.nodes[n as usize].host_room(req.cpu, req.mem) >= 1
-                })
-                .min_by_key(|&n| {
+            let candidates = (0..c.nodes.len() as NodeIdx).filter(|&n| {
+                c.nodes[n as usize].schedulable
+                    && c.nodes[n as usize].host_room(req.cpu, req.mem) >= 1
+            });
+            let best = if scored {
+                let change = |_: &NodeState| {
+                    [Change {
+                        cpu: req.cpu,
+                        mem: req.mem,
+                        ..Change::default()
+                    }]
+                };
+                self.best_scored(c, candidates, 0, change)
+                    .map(|(_, n, _)| n)
+            } else {
+                candidates.min_by_key(|&n| {
                     let node = &c.nodes[n as usize];
                     (node.free().count_ones(), node.cpu_free() - req.cpu, n)
-                });
+                })
+            };
             let Some(n) = best else {
                 c.rollback(mark);
                 return None;
@@ -165,6 +192,83 @@ impl Placer<'_> {
         Some(parts)
     }
 
+    /// True when the request must be scored node by node (see [`Scorer::per_node`]).
+    fn node_level(&self, req: &Request) -> bool {
+        self.scorers.iter().any(|(s, w)| *w > 0.0 && s.per_node())
+            && (self.profile.needs_nodes()
+                || req.cpu > 0
+                || req.mem > 0
+                || req.fraction.is_some()
+                || req.per_replica == 0)
+    }
+
+    /// What scorers see of `node` when the placement would `change` it and take `want` devices.
+    fn fit<'b>(
+        &'b self,
+        c: &'b ClusterState,
+        node: &'b NodeState,
+        want: u32,
+        change: Change,
+    ) -> Fit<'b> {
+        let index = c.model(node.model).expect("every node's model is indexed");
+        let leaf = &index.leaves[index
+            .leaf_pos(node.leaf)
+            .expect("every node's leaf is indexed")];
+        let spine = index.spines.get(&node.spine).copied().unwrap_or([0, 0]);
+        Fit {
+            want,
+            node_devices: node.devices as u32,
+            node_free: node.free().count_ones(),
+            leaf_free: leaf.free,
+            leaf_usable: leaf.usable,
+            spine_free: spine[0],
+            spine_usable: spine[1],
+            node,
+            change,
+            profile: self.profile,
+        }
+    }
+
+    /// (per-node scorers, the others): compared in that order, so that fragmentation decides and the
+    /// packing scorers only break its ties.
+    fn score(&self, fit: &Fit<'_>) -> (f64, f64) {
+        let mut out = (0.0, 0.0);
+        for (s, w) in self.scorers {
+            if s.per_node() {
+                out.0 += w * s.score(fit);
+            } else {
+                out.1 += w * s.score(fit);
+            }
+        }
+        out
+    }
+
+    /// The best of `candidates` by the scorer chain, each scored with the changes `changes_on` offers for it
+    /// (several ways to place on one node, e.g. which shared device); ties go to the lowest node index,
+    /// then to the first change offered.
+    fn best_scored<I: IntoIterator<Item = Change>>(
+        &self,
+        c: &ClusterState,
+        candidates: impl Iterator<Item = NodeIdx>,
+        want: u32,
+        changes_on: impl Fn(&NodeState) -> I,
+    ) -> Option<(Score, NodeIdx, Change)> {
+        let mut best: Option<(Score, NodeIdx, Change)> = None;
+        for n in candidates {
+            let node = &c.nodes[n as usize];
+            for change in changes_on(node) {
+                let score = self.score(&self.fit(c, node, want, change));
+                if best
+                    .as_ref()
+                    .is_none_or(|(b, i, _)| better(score, n, *b, *i))
+                {
+                    best = Some((score, n, change));
+                }
+            }
+        }
+        best
+    }
+
     /// Places the request on `model`, applying the changes; `None` (and no change) if it does not fit.
     /// Host-only requests go through [`Placer::place_host_only`] instead.
     pub fn place(&self, c: &mut ClusterState, model: ModelId, req: &Request) -> Option<Vec<Part>> {
@@ -181,7 +285,7 @@ impl Placer<'_> {
         }
         if !req.whole_nodes
             && total <= index.max_dev as u32
-            && let Some(n) = self.best_node(c, model, total, req.replicas, req)
+            && let Some((_, n)) = self.best_node(c, model, total, req.replicas, req)
         {
             return Some(self.take_on_node(c, n, req, req.replicas));
         }
@@ -221,7 +325,8 @@ impl Placer<'_> {
         true
     }
 
-    /// The best node for `k` devices (for `replicas` replicas) by the scorer chain; ties to the lowest index.
+    /// The best node for `k` devices (for `replicas` replicas) by the scorer chain, with its score; ties to
+    /// the lowest index.
     fn best_node(
         &self,
         c: &ClusterState,
@@ -229,47 +334,56 @@ impl Placer<'_> {
         k: u32,
         replicas: u32,
         req: &Request,
-    ) -> Option<NodeIdx> {
+    ) -> Option<(Score, NodeIdx)> {
         let index = c.model(model)?;
-        let mut cands: Vec<(f64, NodeIdx, usize, usize)> = Vec::new();
-        for (lp, leaf) in index.leaves.iter().enumerate() {
-            if leaf.free < k {
-                continue;
-            }
-            let spine = index.spines.get(&leaf.spine).copied().unwrap_or([0, 0]);
-            for f in k as usize..leaf.by_free.len() {
-                let Some(&rep) = leaf.by_free[f].first() else {
-                    continue;
-                };
-                let fit = Fit {
-                    want: k,
-                    node_devices: c.nodes[rep as usize].devices as u32,
-                    node_free: f as u32,
-                    leaf_free: leaf.free,
-                    leaf_usable: leaf.usable,
-                    spine_free: spine[0],
-                    spine_usable: spine[1],
-                };
-                let score = self.scorers.iter().map(|(s, w)| w * s.score(&fit)).sum();
-                cands.push((score, rep, lp, f));
-            }
+        let change = |node: &NodeState| Change {
+            take: pick_devices(node, k),
+            share: None,
+            cpu: req.cpu * replicas as u64,
+            mem: req.mem * replicas as u64,
+        };
+        let fits_host = |n: NodeIdx| c.nodes[n as usize].host_room(req.cpu, req.mem) >= replicas;
+        let groups = index
+            .leaves
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.free >= k)
+            .flat_map(|(lp, leaf)| {
+                (k as usize..leaf.by_free.len())
+                    .filter(move |&f| !leaf.by_free[f].is_empty())
+                    .map(move |f| (lp, f))
+            });
+        if self.node_level(req) {
+            let nodes = groups
+                .flat_map(|(lp, f)| index.leaves[lp].by_free[f].iter().copied())
+                .filter(|&n| fits_host(n));
+            return self
+                .best_scored(c, nodes, k, |node| [change(node)])
+                .map(|(score, n, _)| (score, n));
         }
+        // Nodes of one (leaf, free count) group look the same to group-level scorers: score one of each.
+        let mut cands: Vec<(Score, NodeIdx, usize, usize)> = groups
+            .map(|(lp, f)| {
+                let rep = *index.leaves[lp].by_free[f]
+                    .first()
+                    .expect("non-empty group");
+                let node = &c.nodes[rep as usize];
+                (self.score(&self.fit(c, node, k, change(node))), rep, lp, f)
+            })
+            .collect();
         while !cands.is_empty() {
             let best = (0..cands.len())
-                .max_by(|&a, &b| {
-                    cands[a]
-                        .0
-                        .total_cmp(&cands[b].0)
-                        .then_with(|| cands[b].1.cmp(&cands[a].1))
+                .reduce(|a, b| {
+                    if better(cands[b].0, cands[b].1, cands[a].0, cands[a].1) {
+                        b
+                    } else {
+                        a
+                    }
                 })
                 .expect("non-empty");
-            let (_, _, lp, f) = cands.swap_remove(best);
-            let group = &index.leaves[lp].by_free[f];
-            if let Some(&n) = group
-                .iter()
-                .find(|&&n| c.nodes[n as usize].host_room(req.cpu, req.mem) >= replicas)
-            {
-                return Some(n);
+            let (score, _, lp, f) = cands.swap_remove(best);
+            if let Some(&n) = index.leaves[lp].by_free[f].iter().find(|&&n| fits_host(n)) {
+                return Some((score, n));
             }
         }
         None
@@ -306,47 +420,105 @@ impl Placer<'_> {
             .collect()
     }
 
-    fn place_fraction(
+    /// Where a fractional request would go on `model`: the node, the device, and the score when placement
+    /// is scored node by node.
+    fn choose_fraction(
         &self,
-        c: &mut ClusterState,
+        c: &ClusterState,
         model: ModelId,
         req: &Request,
         fr: Fraction,
-    ) -> Option<Part> {
+    ) -> Option<(Option<Score>, NodeIdx, u8)> {
         let index = c.model(model)?;
-        let shared = index
-            .shared
-            .range((fr.milli, 0, 0)..)
-            .find_map(|&(_, n, dev)| {
-                let node = &c.nodes[n as usize];
-                let used_mem = node
-                    .shared
-                    .iter()
-                    .find(|s| s.dev == dev)
-                    .map_or(0, |s| s.used_mem_mib);
-                (node.dev_mem_mib.saturating_sub(used_mem) >= fr.mem_mib
-                    && node.host_room(req.cpu, req.mem) >= 1)
-                    .then_some((n, dev))
-            });
-        let (n, dev) = match shared {
-            Some(found) => found,
-            None => {
-                let one = Request {
-                    fraction: None,
-                    replicas: 1,
-                    per_replica: 1,
-                    ..*req
-                };
-                let n = self.best_node(c, model, 1, 1, &one)?;
-                if c.nodes[n as usize].dev_mem_mib < fr.mem_mib {
-                    return None;
-                }
-                (
-                    n,
-                    pick_devices(&c.nodes[n as usize], 1).trailing_zeros() as u8,
-                )
+        // The devices of a node that could take the fraction: shared ones, tightest first (one per amount
+        // left), then one free device.
+        let devices_on = |node: &NodeState| -> Vec<u8> {
+            if node.host_room(req.cpu, req.mem) == 0 || !node.schedulable {
+                return Vec::new();
             }
+            let mut shared: Vec<(u32, u8)> = node
+                .shared
+                .iter()
+                .filter(|s| {
+                    node.held & (1 << s.dev) == 0
+                        && node.healthy & (1 << s.dev) != 0
+                        && FULL_MILLI - s.used_milli >= fr.milli
+                        && node.dev_mem_mib.saturating_sub(s.used_mem_mib) >= fr.mem_mib
+                })
+                .map(|s| (FULL_MILLI - s.used_milli, s.dev))
+                .collect();
+            shared.sort_unstable();
+            shared.dedup_by_key(|(left, _)| *left);
+            let mut out: Vec<u8> = shared.into_iter().map(|(_, d)| d).collect();
+            let free = node.free();
+            if free != 0 && node.dev_mem_mib >= fr.mem_mib {
+                out.push(free.trailing_zeros() as u8);
+            }
+            out
         };
+        if self.node_level(req) {
+            let mut candidates: Vec<NodeIdx> = index
+                .shared
+                .range((fr.milli, 0, 0)..)
+                .map(|s| s.1)
+                .collect();
+            candidates.extend(
+                index
+                    .leaves
+                    .iter()
+                    .flat_map(|l| l.by_free.iter().skip(1).flatten().copied()),
+            );
+            candidates.sort_unstable();
+            candidates.dedup();
+            let changes = |node: &NodeState| {
+                devices_on(node).into_iter().map(|d| Change {
+                    take: 0,
+                    share: Some((d, fr.milli)),
+                    cpu: req.cpu,
+                    mem: req.mem,
+                })
+            };
+            let (score, n, change) = self.best_scored(c, candidates.into_iter(), 1, changes)?;
+            Some((
+                Some(score),
+                n,
+                change.share.expect("fraction changes share a device").0,
+            ))
+        } else {
+            // Best fit over all shared devices of the model, else a fresh device on the best node.
+            let shared = index
+                .shared
+                .range((fr.milli, 0, 0)..)
+                .find_map(|&(_, n, dev)| {
+                    devices_on(&c.nodes[n as usize])
+                        .contains(&dev)
+                        .then_some((n, dev))
+                });
+            match shared {
+                Some((n, dev)) => Some((None, n, dev)),
+                None => {
+                    let one = Request {
+                        fraction: None,
+                        replicas: 1,
+                        per_replica: 1,
+                        ..*req
+                    };
+                    let (_, n) = self.best_node(c, model, 1, 1, &one)?;
+                    Some((None, n, *devices_on(&c.nodes[n as usize]).last()?))
+                }
+            }
+        }
+    }
+
+    /// Takes a share of device `dev` on node `n`.
+    fn take_share(
+        &self,
+        c: &mut ClusterState,
+        n: NodeIdx,
+        dev: u8,
+        req: &Request,
+        fr: Fraction,
+    ) -> Part {
         let part = Part {
             node: n,
             mask: 0,
@@ -357,7 +529,62 @@ impl Placer<'_> {
         for op in part.take_ops() {
             c.apply(op);
         }
-        Some(part)
+        part
+    }
+
+    fn place_fraction(
+        &self,
+        c: &mut ClusterState,
+        model: ModelId,
+        req: &Request,
+        fr: Fraction,
+    ) -> Option<Part> {
+        let (_, n, dev) = self.choose_fraction(c, model, req, fr)?;
+        Some(self.take_share(c, n, dev, req, fr))
+    }
+
+    /// Places a request on the best of several models. When placement is scored node by node, every
+    /// accepted model's nodes compete (fragmentation knows no model boundary); otherwise, and for gangs that
+    /// span nodes, the models are tried in the given order.
+    pub fn place_across(
+        &self,
+        c: &mut ClusterState,
+        models: &[ModelId],
+        req: &Request,
+    ) -> Option<(ModelId, Vec<Part>)> {
+        if self.node_level(req) && !req.whole_nodes {
+            let mut best: Option<(Score, NodeIdx, ModelId, Option<u8>)> = None;
+            for &m in models {
+                let Some(index) = c.model(m) else { continue };
+                let found = match req.fraction {
+                    Some(fr) => self
+                        .choose_fraction(c, m, req, fr)
+                        .and_then(|(score, n, dev)| Some((score?, n, Some(dev)))),
+                    None if req.total() <= index.max_dev as u32 && index.free >= req.total() => {
+                        self.best_node(c, m, req.total(), req.replicas, req)
+                            .map(|(score, n)| (score, n, None))
+                    }
+                    None => None,
+                };
+                if let Some((score, n, dev)) = found
+                    && best
+                        .as_ref()
+                        .is_none_or(|(b, i, _, _)| better(score, n, *b, *i))
+                {
+                    best = Some((score, n, m, dev));
+                }
+            }
+            if let Some((_, n, m, dev)) = best {
+                let parts = match (req.fraction, dev) {
+                    (Some(fr), Some(dev)) => vec![self.take_share(c, n, dev, req, fr)],
+                    _ => self.take_on_node(c, n, req, req.replicas),
+                };
+                return Some((m, parts));
+            }
+        }
+        models
+            .iter()
+            .find_map(|&m| self.place(c, m, req).map(|p| (m, p)))
     }
 
     fn place_gang(&self, c: &mut ClusterState, model: ModelId, req: &Request) -> Option<Vec<Part>> {
@@ -502,11 +729,14 @@ mod tests {
         }
     }
 
+    static PROFILE: std::sync::LazyLock<Profile> = std::sync::LazyLock::new(Profile::default);
+
     fn wanka(scorers: &crate::score::Chain) -> Placer<'_> {
         Placer {
             scorers,
             topology_aware: true,
             domain_fit: DomainFit::BestFit,
+            profile: &PROFILE,
         }
     }
 
@@ -635,6 +865,7 @@ mod tests {
             scorers: &[],
             topology_aware: false,
             domain_fit: DomainFit::FirstFit,
+            profile: &PROFILE,
         };
         let mut c = cluster();
         c.apply(Op::Take {

@@ -211,6 +211,8 @@ pub struct Scheduler {
     /// Running preemptible devices per model: a quick "preemption cannot help" test.
     pub(crate) preemptible: BTreeMap<ModelId, u32>,
     pub(crate) reservations: Vec<Reservation>,
+    /// Kinds of requests seen, for fragmentation-aware scoring.
+    pub(crate) profile: crate::profile::Profile,
     pub(crate) claims: BTreeMap<JobId, Claim>,
     pub(crate) arrivals: Vec<JobId>,
     pub(crate) needs_full: bool,
@@ -245,6 +247,7 @@ impl Scheduler {
             ends: BTreeMap::new(),
             preemptible: BTreeMap::new(),
             reservations: Vec::new(),
+            profile: crate::profile::Profile::default(),
             claims: BTreeMap::new(),
             arrivals: Vec::new(),
             needs_full: true,
@@ -457,6 +460,7 @@ impl Scheduler {
             models: accepted.iter().map(|(m, _)| *m).collect(),
             request,
         };
+        self.profile.record(&request);
         self.queue.insert(&spec);
         self.arrivals.push(spec.id);
         self.changed.insert(spec.id);

@@ -2,11 +2,26 @@
 //! [0, 1]; the placement engine sums them with the configured weights and takes the best, breaking ties by
 //! the lowest node index (so that no scorers at all is plain first-fit).
 
+use crate::cluster::{Mask, NodeState};
+use crate::profile::Profile;
 use serde::{Deserialize, Serialize};
 
+/// What a placement would change on a node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Change {
+    /// Whole devices taken.
+    pub take: Mask,
+    /// A share of one device: (device, thousandths).
+    pub share: Option<(u8, u32)>,
+    /// Host CPU taken.
+    pub cpu: u64,
+    /// Host memory taken.
+    pub mem: u64,
+}
+
 /// What a scorer sees of one candidate node for a single-node placement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fit {
+#[derive(Clone, Copy, Debug)]
+pub struct Fit<'a> {
     /// Devices the job would take on the node.
     pub want: u32,
     /// Devices on the node.
@@ -21,6 +36,12 @@ pub struct Fit {
     pub spine_free: u32,
     /// Usable devices of this model under the spine.
     pub spine_usable: u32,
+    /// The node (for a group-level scorer: any node of the group).
+    pub node: &'a NodeState,
+    /// What the placement would change on it.
+    pub change: Change,
+    /// The workload profile.
+    pub profile: &'a Profile,
 }
 
 /// A named scoring policy.
@@ -28,7 +49,13 @@ pub trait Scorer: Send + Sync + std::fmt::Debug {
     /// The name used in configuration.
     fn name(&self) -> &'static str;
     /// Desirability of a candidate in [0, 1].
-    fn score(&self, fit: &Fit) -> f64;
+    fn score(&self, fit: &Fit<'_>) -> f64;
+
+    /// True when the score depends on more than the node's leaf and free-device count (host resources,
+    /// shared devices), so that every node must be scored rather than one per group.
+    fn per_node(&self) -> bool {
+        false
+    }
 }
 
 fn packed(free: u32, want: u32, total: u32) -> f64 {
@@ -45,7 +72,7 @@ impl Scorer for BinPack {
     fn name(&self) -> &'static str {
         "binpack"
     }
-    fn score(&self, f: &Fit) -> f64 {
+    fn score(&self, f: &Fit<'_>) -> f64 {
         packed(f.node_free, f.want, f.node_devices)
     }
 }
@@ -57,7 +84,7 @@ impl Scorer for KeepWholeNodes {
     fn name(&self) -> &'static str {
         "keep-whole-nodes"
     }
-    fn score(&self, f: &Fit) -> f64 {
+    fn score(&self, f: &Fit<'_>) -> f64 {
         if f.node_free == f.node_devices && f.want < f.node_devices {
             0.0
         } else {
@@ -73,7 +100,7 @@ impl Scorer for LeafPacking {
     fn name(&self) -> &'static str {
         "leaf-packing"
     }
-    fn score(&self, f: &Fit) -> f64 {
+    fn score(&self, f: &Fit<'_>) -> f64 {
         packed(f.leaf_free, f.want, f.leaf_usable)
     }
 }
@@ -85,7 +112,7 @@ impl Scorer for SpinePacking {
     fn name(&self) -> &'static str {
         "spine-packing"
     }
-    fn score(&self, f: &Fit) -> f64 {
+    fn score(&self, f: &Fit<'_>) -> f64 {
         packed(f.spine_free, f.want, f.spine_usable)
     }
 }
@@ -105,22 +132,27 @@ pub struct Weighted {
 
 /// Every scorer wanka ships, by name.
 pub fn scorer(name: &str) -> Option<Box<dyn Scorer>> {
-    let all: [Box<dyn Scorer>; 4] = [
+    use crate::fragmentation::{FragmentationGradient, Measure};
+    let all: [Box<dyn Scorer>; 6] = [
         Box::new(BinPack),
         Box::new(KeepWholeNodes),
         Box::new(LeafPacking),
         Box::new(SpinePacking),
+        Box::new(FragmentationGradient::new(Measure::NextJob)),
+        Box::new(FragmentationGradient::new(Measure::Stranded)),
     ];
     all.into_iter().find(|s| s.name() == name)
 }
 
 /// Names of every scorer, for error messages.
-pub fn scorer_names() -> [&'static str; 4] {
+pub fn scorer_names() -> [&'static str; 6] {
     [
         "binpack",
         "keep-whole-nodes",
         "leaf-packing",
         "spine-packing",
+        "fragmentation-gradient",
+        "stranded-capacity",
     ]
 }
 
@@ -128,7 +160,10 @@ pub fn scorer_names() -> [&'static str; 4] {
 mod tests {
     use super::*;
 
-    fn fit(want: u32, node_free: u32, leaf_free: u32) -> Fit {
+    fn fit(want: u32, node_free: u32, leaf_free: u32) -> Fit<'static> {
+        static NODE: std::sync::LazyLock<NodeState> =
+            std::sync::LazyLock::new(|| crate::cluster::test_node(0, 0, 0, 8));
+        static PROFILE: std::sync::LazyLock<Profile> = std::sync::LazyLock::new(Profile::default);
         Fit {
             want,
             node_devices: 8,
@@ -137,6 +172,9 @@ mod tests {
             leaf_usable: 64,
             spine_free: 100,
             spine_usable: 256,
+            node: &NODE,
+            change: Change::default(),
+            profile: &PROFILE,
         }
     }
 

@@ -4,6 +4,7 @@ mod bench_sched;
 mod catalog_cmd;
 mod memory;
 mod setup;
+mod sim_cmd;
 mod workload;
 
 use anyhow::Result;
@@ -30,6 +31,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: catalog_cmd::Format,
     },
+    /// Replay real traces on real or synthetic clusters under several policies, side by side.
+    Sim(Box<sim_cmd::Args>),
     /// Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -50,5 +53,6 @@ fn main() -> Result<()> {
         Command::Bench {
             what: Bench::Sched(args),
         } => bench_sched::run(&cli.common, args),
+        Command::Sim(args) => sim_cmd::run(&cli.common, args),
     }
 }

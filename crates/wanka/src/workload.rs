@@ -4,6 +4,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wanka_model::{JobId, JobSpec, ModelId, PriorityClass, Span, Stack, TenantId, Time};
 use wanka_sim::trace::philly::PhillyJob;
+use wanka_sim::workload::gang_shape;
 
 /// Gang sizes of the 82,247 jobs of philly_jobs_pollux.csv (Microsoft Philly, CC BY 4.0), counted from the
 /// trace: (GPUs, jobs).
@@ -26,22 +27,6 @@ pub enum Source<'a> {
     Histogram,
     /// Records of the real trace, drawn uniformly: size and duration together.
     Trace(&'a [PhillyJob]),
-}
-
-/// Turns a gang size into replicas × devices per replica on nodes of `per_node` devices: whole nodes when
-/// the size is a multiple of a node, else the fewest equal replicas that fit a node.
-pub fn gang_shape(gpus: u32, per_node: u32) -> (u32, u32) {
-    if gpus <= per_node {
-        (1, gpus)
-    } else if gpus.is_multiple_of(per_node) {
-        (gpus / per_node, per_node)
-    } else {
-        let per = (1..=per_node)
-            .rev()
-            .find(|d| gpus.is_multiple_of(*d))
-            .unwrap_or(1);
-        (gpus / per, per)
-    }
 }
 
 /// A deterministic generator of benchmark jobs.
@@ -140,15 +125,6 @@ impl<'a> Generator<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gangs_take_whole_nodes_or_even_parts() {
-        assert_eq!(gang_shape(1, 8), (1, 1));
-        assert_eq!(gang_shape(8, 8), (1, 8));
-        assert_eq!(gang_shape(128, 8), (16, 8));
-        assert_eq!(gang_shape(12, 8), (2, 6));
-        assert_eq!(gang_shape(24, 8), (3, 8));
-    }
 
     #[test]
     fn generation_is_deterministic_and_follows_philly() {

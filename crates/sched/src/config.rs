@@ -126,13 +126,13 @@ impl Config {
     pub const PRESETS: [&'static str; 6] =
         ["fifo", "backfill", "best-fit", "fgd", "gavel", "wanka"];
 
-    /// wanka's default: priority + fair share, comparative-advantage model choice, topology- and
+    /// wanka's default: priority + fair share, fastest accepted model first, topology- and
     /// fragmentation-aware placement, backfill with several reservations, preemption with a 5-minute grace.
     pub fn wanka() -> Config {
         Config {
             queue_order: QueueOrder::PriorityFairShare,
             stop_at_first_blocked: false,
-            model_choice: ModelChoice::Comparative,
+            model_choice: ModelChoice::Fastest,
             placement: PlacementConfig {
                 topology_aware: true,
                 domain_fit: DomainFit::BestFit,

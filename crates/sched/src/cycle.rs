@@ -11,19 +11,28 @@ use crate::choice::{self, ModelOption};
 use crate::cluster::{Mask, NodeIdx};
 use crate::decision::{Decision, PendingReason, Plan};
 use crate::fair_share::Usage;
+use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::placement::{Part, Placer, Request};
 use crate::preempt::{self, Candidate, Claim};
-use crate::scheduler::{Job, Phase, Run, Scheduler, Shape};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use crate::scheduler::{Job, Phase, Run, Scheduler};
+use std::collections::BTreeSet;
 use wanka_model::{JobId, ModelId, PriorityClass, Time};
 
 /// Shapes that already failed a stage in this cycle: free capacity only shrinks during a cycle, so a later
 /// job of the same shape fails the same way.
 #[derive(Default)]
 struct Failures {
-    plain: HashSet<Shape>,
-    unreserved: HashSet<Shape>,
-    preempt: HashSet<Shape>,
+    plain: FxHashSet<u32>,
+    unreserved: FxHashSet<u32>,
+    preempt: FxHashSet<u32>,
+    /// Shapes that found no reservation: later ones see more capacity promised, so they find none either.
+    reserve: FxHashSet<u32>,
+    /// Shapes found to fit once holds are lifted, with the number of starts in the cycle at that time (the
+    /// answer stands until something else starts).
+    unreserved_ok: FxHashMap<u32, u32>,
+    /// The earliest estimated end with which a shape failed to backfill: a job of that shape ending no
+    /// earlier may lift only fewer reservations, so it fails too.
+    backfill: FxHashMap<u32, Time>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +96,6 @@ impl Scheduler {
         self.cluster.commit();
         let mut fails = Failures::default();
         let mut cursor = self.queue.cursor(|t| self.fair.share(t));
-        let mut blocked = false;
         loop {
             let (fair, jobs) = (&self.fair, &self.jobs);
             let Some(id) =
@@ -97,17 +105,54 @@ impl Scheduler {
                 break;
             };
             plan.stats.considered += 1;
-            if blocked {
-                self.set_reason(id, PendingReason::Priority);
-                continue;
-            }
             let outcome = self.try_job(id, now, true, &mut fails, &mut plan);
-            blocked = outcome == Outcome::Blocked && self.config.stop_at_first_blocked;
+            let blocked = outcome == Outcome::Blocked && self.config.stop_at_first_blocked;
+            if blocked || (outcome == Outcome::Blocked && self.nothing_can_start()) {
+                // The rest of the queue would be walked for nothing (or, in strict FIFO, must wait behind this
+                // job); new arrivals get their reason now, the others keep theirs.
+                let reason = if blocked {
+                    PendingReason::Priority
+                } else {
+                    PendingReason::Resources {
+                        estimated_start: None,
+                    }
+                };
+                for id in std::mem::take(&mut self.arrivals) {
+                    if self
+                        .jobs
+                        .get(&id)
+                        .is_some_and(|j| j.reason == PendingReason::New)
+                    {
+                        self.set_reason(id, reason.clone());
+                    }
+                }
+                break;
+            }
         }
         self.arrivals.clear();
         self.needs_full = false;
         self.last_full = Some(now);
         self.finish(plan)
+    }
+
+    /// True when no pending job could start or change anything in the rest of this cycle: no free or
+    /// shareable device, nothing held that backfill could use, nothing to preempt, no reservation left to
+    /// make and no host-only job waiting.
+    fn nothing_can_start(&self) -> bool {
+        let no_devices = self.cluster.model_ids().all(|m| {
+            let index = self.cluster.model(m).expect("listed model");
+            index.free == 0 && index.shared.is_empty()
+        });
+        no_devices
+            && self.host_only_pending == 0
+            && self.reservations.iter().all(|r| r.holds.is_empty())
+            && self.claims.values().all(|c| c.holds.is_empty())
+            && (self.config.preemption.is_none() || self.preemptible.values().all(|n| *n == 0))
+            && self
+                .config
+                .backfill
+                .as_ref()
+                .is_none_or(|b| self.reservations.len() >= b.reservations)
     }
 
     /// Places only the jobs that arrived since the last cycle, in queue order, against standing reservations.
@@ -277,6 +322,22 @@ impl Scheduler {
         else {
             return Outcome::Skipped;
         };
+        // A job no node could ever hold waits without cost until the cluster's shape changes.
+        let version = self.installed_version;
+        match job.checked {
+            Some((v, true)) if v == version => return Outcome::Skipped,
+            Some((v, false)) if v == version => {}
+            _ => {
+                let detail = self.unsatisfiable(job);
+                self.jobs.get_mut(&id).expect("pending job").checked =
+                    Some((version, detail.is_some()));
+                if let Some(detail) = detail {
+                    self.set_reason(id, PendingReason::ConstraintUnsatisfiable { detail });
+                    return Outcome::Skipped;
+                }
+            }
+        }
+        let job = &self.jobs[&id];
         if let Err((used, quota)) = self
             .fair
             .check_quota(job.spec.tenant, job.spec.total_devices())
@@ -284,14 +345,10 @@ impl Scheduler {
             self.set_reason(id, PendingReason::QuotaExceeded { used, quota });
             return Outcome::Skipped;
         }
-        if let Some(detail) = self.unsatisfiable(job) {
-            self.set_reason(id, PendingReason::ConstraintUnsatisfiable { detail });
-            return Outcome::Skipped;
-        }
-        let shape = job.shape.clone();
+        let shape = job.shape_id;
         let (class, estimate) = (job.spec.class, job.spec.estimated_runtime);
         let models = self.model_order(job);
-        let req = shape.request;
+        let req = job.shape.request;
 
         // Placement on free capacity (a preemptor first gets back what was held for it).
         let claim_holds = self.claims.get(&id).map(|c| c.holds.clone());
@@ -312,13 +369,17 @@ impl Scheduler {
             }
             self.cluster.rollback(mark);
             if claim_holds.is_none() {
-                fails.plain.insert(shape.clone());
+                fails.plain.insert(shape);
             }
         }
 
         // Backfill onto reserved devices that this job vacates before the reservation starts.
         if let Some(est) = estimate
             && self.config.backfill.is_some()
+            && fails
+                .backfill
+                .get(&shape)
+                .is_none_or(|failed| now + est < *failed)
         {
             let end = now + est;
             let lift: Vec<usize> = (0..self.reservations.len())
@@ -349,6 +410,7 @@ impl Scheduler {
                 }
                 self.cluster.rollback(mark);
             }
+            fails.backfill.insert(shape, end);
         }
 
         // Preemption: wait for an existing claim, or make one.
@@ -371,7 +433,7 @@ impl Scheduler {
                 self.set_reason(id, PendingReason::Preempting { victims });
                 return Outcome::Blocked;
             }
-            fails.preempt.insert(shape.clone());
+            fails.preempt.insert(shape);
         }
 
         // Reservation for the blocked job, or the reason it waits.
@@ -383,7 +445,11 @@ impl Scheduler {
         if full
             && room
             && req.fraction.is_none()
-            && let Some(start) = self.reserve(id, &models, &req, now)
+            && !fails.reserve.contains(&shape)
+            && let Some(start) = self.reserve(id, &models, &req, now).or_else(|| {
+                fails.reserve.insert(shape);
+                None
+            })
         {
             plan.stats.reservations += 1;
             self.set_reason(
@@ -394,7 +460,7 @@ impl Scheduler {
             );
             return Outcome::Blocked;
         }
-        let reason = if self.fits_unreserved(&models, &req, &shape, fails) {
+        let reason = if self.fits_unreserved(&models, &req, shape, fails, plan.stats.started) {
             PendingReason::Priority
         } else {
             PendingReason::Resources {
@@ -422,13 +488,17 @@ impl Scheduler {
         &mut self,
         models: &[ModelId],
         req: &Request,
-        shape: &Shape,
+        shape: u32,
         fails: &mut Failures,
+        started: u32,
     ) -> bool {
         if (self.reservations.is_empty() && self.claims.is_empty())
-            || fails.unreserved.contains(shape)
+            || fails.unreserved.contains(&shape)
         {
             return false;
+        }
+        if fails.unreserved_ok.get(&shape) == Some(&started) {
+            return true;
         }
         let mark = self.cluster.mark();
         for r in &self.reservations {
@@ -439,8 +509,10 @@ impl Scheduler {
         }
         let fits = self.place_any(models, req).is_some();
         self.cluster.rollback(mark);
-        if !fits {
-            fails.unreserved.insert(shape.clone());
+        if fits {
+            fails.unreserved_ok.insert(shape, started);
+        } else {
+            fails.unreserved.insert(shape);
         }
         fits
     }
@@ -504,6 +576,9 @@ impl Scheduler {
         self.ends.entry(model).or_default().insert((ends, id));
         self.fair.charge(job.spec.tenant, usage);
         self.queue.remove(&job.spec);
+        if job.shape.request.per_replica == 0 && job.shape.request.fraction.is_none() {
+            self.host_only_pending -= 1;
+        }
         job.phase = Phase::Running(Run {
             model,
             parts,
@@ -534,16 +609,16 @@ impl Scheduler {
         job.phase = Phase::Preempting { run, by, deadline };
     }
 
-    /// Devices already promised to other reservations and claims, per node.
-    fn promised(&self) -> HashMap<NodeIdx, Mask> {
-        let mut keep: HashMap<NodeIdx, Mask> = HashMap::new();
+    /// Devices already promised to other reservations and claims, by node index.
+    fn promised(&self) -> Vec<Mask> {
+        let mut keep = vec![0; self.cluster.nodes.len()];
         let parts = self
             .reservations
             .iter()
             .flat_map(|r| &r.parts)
             .chain(self.claims.values().flat_map(|c| &c.parts));
         for p in parts {
-            *keep.entry(p.node).or_default() |= p.mask;
+            keep[p.node as usize] |= p.mask;
         }
         keep
     }
@@ -551,8 +626,7 @@ impl Scheduler {
     /// Finds when and where the job could start as running jobs end at their estimates, and holds it.
     fn reserve(&mut self, id: JobId, models: &[ModelId], req: &Request, now: Time) -> Option<Time> {
         let keep = self.promised();
-        let keep = |n: NodeIdx| keep.get(&n).copied().unwrap_or(0);
-        let placer = placer_of(&self.scorers, &self.config, &self.profile);
+        let keep = |n: NodeIdx| keep[n as usize];
         let mut best: Option<(Time, ModelId, Vec<Part>)> = None;
         for &m in models {
             let Some(ends) = self.ends.get(&m) else {
@@ -565,10 +639,9 @@ impl Scheduler {
                 .take_while(|(t, _)| *t < bound)
                 // A job past its estimate may end any moment: it counts as ending now.
                 .map(|(t, j)| ((*t).max(now), parts_of(&jobs[j])));
-            let found = backfill::sweep(&mut self.cluster, releases, &keep, |c| {
-                placer.trial(c, m, req)
-            });
-            if let Some((start, parts)) = found {
+            if let Some((start, parts)) =
+                backfill::reservation(&self.cluster, m, req, releases, &keep)
+            {
                 best = Some((start, m, parts));
             }
         }
@@ -603,7 +676,7 @@ impl Scheduler {
             req.replicas * req.per_replica
         };
         let keep = self.promised();
-        let keep = |n: NodeIdx| keep.get(&n).copied().unwrap_or(0);
+        let keep = |n: NodeIdx| keep[n as usize];
         let placer = placer_of(&self.scorers, &self.config, &self.profile);
         for &m in models {
             let preemptible = self.preemptible.get(&m).copied().unwrap_or(0);
@@ -634,7 +707,8 @@ impl Scheduler {
                 .iter()
                 .enumerate()
                 .map(|(i, c)| (Time(i as i64), parts_of(&jobs[&c.job])));
-            let found = backfill::sweep(&mut self.cluster, releases, &keep, |c| {
+            let bound = crate::placement::bound(&self.cluster, m, req);
+            let found = backfill::sweep(&mut self.cluster, releases, &keep, bound, |c| {
                 placer.trial(c, m, req)
             });
             let Some((last, parts)) = found else { continue };

@@ -5,10 +5,11 @@
 //! fragmented for that kind, so host resources are accounted for too.
 
 use crate::cluster::{FULL_MILLI, NodeState, bits};
+use crate::fxhash::FxBuild;
 use crate::profile::{Need, Profile};
 use crate::score::{Change, Fit, Scorer};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
 /// Free capacity of a node as fragmentation sees it: free thousandths per device (sorted, largest first),
@@ -31,33 +32,6 @@ impl Hash for Signature {
         h.write_u64(self.mem);
     }
 }
-
-/// A small multiplicative hasher (FxHash's): the cache is hit twice per candidate node, and the keys are
-/// ours, not an attacker's.
-#[derive(Default)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(*b as u64);
-        }
-    }
-    fn write_u8(&mut self, v: u8) {
-        self.write_u64(v as u64);
-    }
-    fn write_u16(&mut self, v: u16) {
-        self.write_u64(v as u64);
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-type FxBuild = BuildHasherDefault<Fx>;
 
 impl Signature {
     /// The node's signature after `change` (or as it is, for `None`).

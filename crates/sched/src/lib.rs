@@ -15,6 +15,7 @@ pub mod decision;
 pub mod fair_share;
 pub mod filter;
 pub mod fragmentation;
+pub mod fxhash;
 pub mod placement;
 pub mod preempt;
 pub mod profile;

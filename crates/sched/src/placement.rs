@@ -666,6 +666,26 @@ impl Placer<'_> {
     }
 }
 
+/// A [`Bound`](crate::backfill::Bound) for sweeps: how many replicas of the request `model` could take now,
+/// from the free-count histograms (0 devices per replica, "no bound", for fractions and host-only requests).
+pub fn bound(c: &ClusterState, model: ModelId, req: &Request) -> crate::backfill::Bound {
+    let per_replica = if req.fraction.is_some() {
+        0
+    } else {
+        req.per_replica
+    };
+    crate::backfill::Bound {
+        capacity: if per_replica == 0 {
+            0
+        } else {
+            leaf_caps(c, model, req).iter().sum()
+        },
+        replicas: req.replicas,
+        per_replica,
+        whole_nodes: req.whole_nodes,
+    }
+}
+
 /// Replicas a node with `free` of `devices` free devices can take.
 fn replicas_on(req: &Request, free: u32, devices: u32) -> u32 {
     if req.whole_nodes {

@@ -10,11 +10,12 @@ use crate::config::{Config, ConfigError};
 use crate::decision::PendingReason;
 use crate::fair_share::{FairShare, Usage};
 use crate::filter::{self, Explanation, JobNeeds};
+use crate::fxhash::FxHashMap;
 use crate::placement::{Fraction, Part, Request};
 use crate::preempt::Claim;
 use crate::queue::Queue;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 use wanka_model::{
     Allocation, Catalog, JobError, JobId, JobSpec, ModelId, NodeError, NodeId, NodeSpec,
@@ -145,8 +146,12 @@ pub(crate) struct Job {
     /// Accepted models with the job's normalized rate there (rate > 0, device memory sufficient).
     pub accepted: Vec<(ModelId, f64)>,
     pub shape: Shape,
+    /// The shape's number (shapes are interned, so that per-cycle caches hash a number).
+    pub shape_id: u32,
     pub phase: Phase,
     pub reason: PendingReason,
+    /// The installed-capacity version the "can this ever fit" check last ran against, and its answer.
+    pub checked: Option<(u64, bool)>,
 }
 
 /// A job's state as the driver sees it.
@@ -196,15 +201,19 @@ pub struct Scheduler {
     pub(crate) catalog: Catalog,
     pub(crate) perf: Performance,
     pub(crate) cluster: ClusterState,
-    pub(crate) node_idx: HashMap<NodeId, NodeIdx>,
+    pub(crate) node_idx: FxHashMap<NodeId, NodeIdx>,
     /// Registered node specs, by node index.
     pub(crate) node_specs: Vec<NodeSpec>,
     pub(crate) installed: BTreeMap<ModelId, Installed>,
+    /// Bumped whenever `installed` changes.
+    pub(crate) installed_version: u64,
+    /// Every shape seen, numbered.
+    pub(crate) shapes: FxHashMap<Shape, u32>,
     leaves: BTreeMap<String, u32>,
     spines: BTreeMap<String, u32>,
     pub(crate) fair: FairShare,
     capacity: Usage,
-    pub(crate) jobs: HashMap<JobId, Job>,
+    pub(crate) jobs: FxHashMap<JobId, Job>,
     pub(crate) queue: Queue,
     /// Running jobs by model and estimated end: the release order reservations sweep through.
     pub(crate) ends: BTreeMap<ModelId, BTreeSet<(Time, JobId)>>,
@@ -215,6 +224,8 @@ pub struct Scheduler {
     pub(crate) profile: crate::profile::Profile,
     pub(crate) claims: BTreeMap<JobId, Claim>,
     pub(crate) arrivals: Vec<JobId>,
+    /// Pending jobs that need no device (they may start while every device is busy).
+    pub(crate) host_only_pending: usize,
     pub(crate) needs_full: bool,
     pub(crate) last_full: Option<Time>,
     pub(crate) changed: BTreeSet<JobId>,
@@ -235,14 +246,16 @@ impl Scheduler {
             catalog,
             perf,
             cluster: ClusterState::default(),
-            node_idx: HashMap::new(),
+            node_idx: FxHashMap::default(),
             node_specs: Vec::new(),
             installed: BTreeMap::new(),
+            installed_version: 0,
+            shapes: FxHashMap::default(),
             leaves: BTreeMap::new(),
             spines: BTreeMap::new(),
             fair: FairShare::default(),
             capacity: Usage::default(),
-            jobs: HashMap::new(),
+            jobs: FxHashMap::default(),
             queue,
             ends: BTreeMap::new(),
             preemptible: BTreeMap::new(),
@@ -250,6 +263,7 @@ impl Scheduler {
             profile: crate::profile::Profile::default(),
             claims: BTreeMap::new(),
             arrivals: Vec::new(),
+            host_only_pending: 0,
             needs_full: true,
             last_full: None,
             changed: BTreeSet::new(),
@@ -345,6 +359,7 @@ impl Scheduler {
             .or_default()
             .entry(shape)
             .or_default() += 1;
+        self.installed_version += 1;
         let idx = self.cluster.add_node(state);
         self.cluster.commit();
         self.node_idx.insert(spec.id, idx);
@@ -461,7 +476,9 @@ impl Scheduler {
             request,
         };
         self.profile.record(&request);
-        self.queue.insert(&spec);
+        let next = self.shapes.len() as u32;
+        let shape_id = *self.shapes.entry(shape.clone()).or_insert(next);
+        self.enqueue(&spec);
         self.arrivals.push(spec.id);
         self.changed.insert(spec.id);
         self.jobs.insert(
@@ -470,8 +487,10 @@ impl Scheduler {
                 spec,
                 accepted,
                 shape,
+                shape_id,
                 phase: Phase::Pending,
                 reason: PendingReason::New,
+                checked: None,
             },
         );
         Ok(())
@@ -483,6 +502,9 @@ impl Scheduler {
         if matches!(job.phase, Phase::Pending) {
             let spec = job.spec.clone();
             self.queue.remove(&spec);
+            if spec.devices_per_replica == 0 && spec.fraction_milli.is_none() {
+                self.host_only_pending -= 1;
+            }
             self.drop_claims_of(id);
             self.jobs.remove(&id);
             self.changed.remove(&id);
@@ -514,10 +536,19 @@ impl Scheduler {
         let job = self.jobs.get_mut(&id).expect("checked above");
         job.phase = Phase::Pending;
         job.reason = PendingReason::New;
-        self.queue.insert(&job.spec);
+        let spec = job.spec.clone();
+        self.enqueue(&spec);
         self.arrivals.push(id);
         self.changed.insert(id);
         Ok(())
+    }
+
+    /// Puts a job in the queue.
+    fn enqueue(&mut self, spec: &JobSpec) {
+        if spec.devices_per_replica == 0 && spec.fraction_milli.is_none() {
+            self.host_only_pending += 1;
+        }
+        self.queue.insert(spec);
     }
 
     fn drop_claims_of(&mut self, id: JobId) {

@@ -209,13 +209,14 @@ pub fn extend_gavel_scales(matrix: &mut ThroughputMatrix, jobs: &[GavelJob]) -> 
     })
 }
 
-/// Gavel jobs: class = (job type, scale factor), all on one tenant unless `tenant_of` names it; work is
+/// Gavel jobs: class = (job type, scale factor), gangs shaped for nodes of `per_node` devices; work is
 /// steps / throughput on the reference model, so that a job's run time on any model is steps / its
 /// throughput there (Gavel's own rule). Jobs whose class has no throughput at all are an error.
 pub fn gavel(
     jobs: &[(String, GavelJob)],
     perf: &Performance,
     models: &[ModelId],
+    per_node: u32,
 ) -> Result<Workload, String> {
     let mut tenants = Tenants::default();
     let mut out = Vec::with_capacity(jobs.len());
@@ -233,7 +234,8 @@ pub fn gavel(
                 "Gavel class '{class}' cannot run on the reference model"
             ));
         }
-        let mut spec = JobSpec::gang(JobId(0), tenants.id(tenant), 1, j.scale_factor);
+        let (replicas, per_replica) = gang_shape(j.scale_factor, per_node);
+        let mut spec = JobSpec::gang(JobId(0), tenants.id(tenant), replicas, per_replica);
         spec.name = "gavel".into();
         spec.workload = Some(class);
         spec.models = models.to_vec();

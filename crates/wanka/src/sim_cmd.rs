@@ -349,8 +349,13 @@ pub fn run(common: &Common, args: &Args) -> Result<()> {
                 .collect();
             models.sort();
             models.dedup();
-            workload::gavel(gavel.as_deref().unwrap_or_default(), &perf, &models)
-                .map_err(anyhow::Error::msg)?
+            workload::gavel(
+                gavel.as_deref().unwrap_or_default(),
+                &perf,
+                &models,
+                per_node,
+            )
+            .map_err(anyhow::Error::msg)?
         }
         TraceFormat::Jobs => {
             let records = trace::jobfile::read(open(&args.trace)?, &trace_name)?;

@@ -88,7 +88,7 @@ pub struct Args {
     /// Format of --trace.
     #[arg(long, value_enum)]
     trace_format: TraceFormat,
-    /// Policies to compare, comma-separated (fifo, backfill, best-fit, gavel, wanka).
+    /// Policies to compare, comma-separated (fifo, backfill, best-fit, fgd, gavel, wanka).
     #[arg(
         long,
         default_value = "fifo,backfill,best-fit,gavel,wanka",

@@ -1,0 +1,81 @@
+//! `wanka sim` end to end, as a user runs it: two runs with the same inputs write identical report.json files,
+//! the plots are there, and a malformed trace is refused with its file, line and field.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sim/tests/fixtures")
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wanka-sim-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn sim(out: &Path, trace: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wanka"))
+        .args([
+            "sim",
+            "--cluster",
+            "4x8:H800,4x8:910B3",
+            "--trace-format",
+            "philly",
+            "--trace",
+        ])
+        .arg(trace)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run wanka")
+}
+
+#[test]
+fn the_same_run_twice_writes_the_same_report() {
+    let trace = fixtures().join("philly_300.csv");
+    let (a, b) = (out_dir("a"), out_dir("b"));
+    for dir in [&a, &b] {
+        let out = sim(dir, &trace);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("| wanka | 300/300 |"), "{stdout}");
+    }
+    let report = |d: &Path| std::fs::read(d.join("report.json")).unwrap();
+    assert_eq!(
+        report(&a),
+        report(&b),
+        "report.json differs between identical runs"
+    );
+    for file in ["allocation.svg", "jct_cdf.svg", "report.md", "timing.json"] {
+        assert!(a.join(file).exists(), "{file} missing");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&report(&a)).unwrap();
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["policies"].as_array().unwrap().len(), 6);
+    for d in [a, b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn a_malformed_trace_line_is_refused_with_its_place() {
+    let text = std::fs::read_to_string(fixtures().join("philly_300.csv")).unwrap();
+    let bad = text.replacen(",66.0,1,66.0,", ",66.0,one,66.0,", 1);
+    let dir = out_dir("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("bad.csv");
+    std::fs::write(&trace, bad).unwrap();
+    let out = sim(&dir.join("out"), &trace);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.csv:2: field 'num_gpus': 'one'"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -91,7 +91,7 @@ pub struct Args {
     /// Policies to compare, comma-separated (fifo, backfill, best-fit, fgd, gavel, wanka).
     #[arg(
         long,
-        default_value = "fifo,backfill,best-fit,gavel,wanka",
+        default_value = "fifo,backfill,best-fit,fgd,gavel,wanka",
         value_delimiter = ','
     )]
     policies: Vec<String>,

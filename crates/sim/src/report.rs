@@ -80,8 +80,10 @@ pub struct PolicyReport {
     pub queue_s: Stats,
     /// First arrival to last completion, seconds.
     pub makespan_s: f64,
-    /// Time-weighted mean share of devices allocated.
+    /// Time-weighted mean share of devices allocated, first arrival to last completion.
     pub allocation_ratio: f64,
+    /// The same from the first arrival to the last arrival (while work keeps coming).
+    pub allocation_while_arriving: f64,
     /// Time-weighted mean normalized work done / normalized capacity.
     pub utilization: f64,
     /// Time-weighted mean normalized device-seconds done per second.
@@ -200,6 +202,7 @@ pub fn summarize(o: &Outcome, tenants: &[Tenant]) -> PolicyReport {
         .collect();
     let first = o.jobs.iter().map(|j| j.arrival).min().unwrap_or_default();
     let last = o.jobs.iter().filter_map(|j| j.end).max().unwrap_or(first);
+    let last_arrival = o.jobs.iter().map(|j| j.arrival).max().unwrap_or(first);
     let total_held: f64 = o
         .jobs
         .iter()
@@ -262,6 +265,9 @@ pub fn summarize(o: &Outcome, tenants: &[Tenant]) -> PolicyReport {
         allocation_ratio: weighted(&o.samples, first, last, |s| {
             s.alloc_milli as f64 / o.capacity_milli as f64
         }),
+        allocation_while_arriving: weighted(&o.samples, first, last_arrival, |s| {
+            s.alloc_milli as f64 / o.capacity_milli as f64
+        }),
         utilization: weighted(&o.samples, first, last, |s| s.goodput / o.capacity_nds),
         goodput_nds_per_s: weighted(&o.samples, first, last, |s| s.goodput),
         fragmentation: weighted(&o.samples, first, last, |s| {
@@ -291,16 +297,16 @@ pub fn markdown(r: &Report, wall_s: &[f64]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| policy | done | avg JCT | median JCT | p99 JCT | avg queue | makespan | alloc | util | frag | preempt | lost dev-h | Jain | cycles | wall |"
+        "| policy | done | avg JCT | median JCT | p99 JCT | avg queue | makespan | alloc | alloc (arrivals) | util | frag | preempt | lost dev-h | Jain | cycles | wall |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for (i, p) in r.policies.iter().enumerate() {
         let _ = writeln!(
             out,
-            "| {} | {}/{} | {} | {} | {} | {} | {} | {:.1}% | {:.1}% | {:.1}% | {} | {:.1} | {:.3} | {} | {} |",
+            "| {} | {}/{} | {} | {} | {} | {} | {} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {} | {:.1} | {:.3} | {} | {} |",
             p.policy,
             p.completed,
             p.jobs,
@@ -310,6 +316,7 @@ pub fn markdown(r: &Report, wall_s: &[f64]) -> String {
             hours(p.queue_s.mean),
             hours(p.makespan_s),
             p.allocation_ratio * 100.0,
+            p.allocation_while_arriving * 100.0,
             p.utilization * 100.0,
             p.fragmentation * 100.0,
             p.preemptions,

@@ -5,7 +5,7 @@
 //! ends before the reservation starts (EASY backfill). Devices of the reservation still in use are left to
 //! their jobs; when those end early, the next full cycle recomputes everything.
 
-use crate::cluster::{ClusterState, Mask, NodeIdx, Op, bits};
+use crate::cluster::{ClusterState, Mask, NodeIdx, Op, lowest};
 use crate::fxhash::FxHashMap;
 use crate::placement::{Part, Request};
 use wanka_model::{JobId, ModelId, Time};
@@ -249,44 +249,26 @@ pub fn reservation<'a>(
         let mut parts_out = Vec::with_capacity(req.replicas as usize);
         for (_, n, mask) in nodes {
             let mut left = mask;
+            // A single-node gang puts every replica on this node; otherwise as many as fit.
             let take = if single {
-                1
+                req.replicas
             } else {
                 fits(mask, c.nodes[n as usize].devices as u32)
             };
             for _ in 0..take {
-                if single {
-                    // All replicas of a single-node gang on this node.
-                    for _ in 0..req.replicas {
-                        let devs: Mask = bits(left)
-                            .take(req.per_replica as usize)
-                            .fold(0, |a, b| a | (1 << b));
-                        left &= !devs;
-                        parts_out.push(Part {
-                            node: n,
-                            mask: devs,
-                            share: None,
-                            cpu: req.cpu,
-                            mem: req.mem,
-                        });
-                    }
+                let devs = if req.whole_nodes {
+                    left
                 } else {
-                    let devs: Mask = if req.whole_nodes {
-                        left
-                    } else {
-                        bits(left)
-                            .take(req.per_replica as usize)
-                            .fold(0, |a, b| a | (1 << b))
-                    };
-                    left &= !devs;
-                    parts_out.push(Part {
-                        node: n,
-                        mask: devs,
-                        share: None,
-                        cpu: req.cpu,
-                        mem: req.mem,
-                    });
-                }
+                    lowest(left, req.per_replica)
+                };
+                left &= !devs;
+                parts_out.push(Part {
+                    node: n,
+                    mask: devs,
+                    share: None,
+                    cpu: req.cpu,
+                    mem: req.mem,
+                });
                 if parts_out.len() as u32 >= req.replicas {
                     return Some((at, parts_out));
                 }

@@ -111,6 +111,11 @@ pub fn mask_of(n: u32) -> Mask {
     if n >= 64 { Mask::MAX } else { (1u64 << n) - 1 }
 }
 
+/// The `k` lowest set bits of `m`.
+pub fn lowest(m: Mask, k: u32) -> Mask {
+    bits(m).take(k as usize).fold(0, |acc, b| acc | (1 << b))
+}
+
 /// Indices of the set bits, ascending.
 pub fn bits(mut m: Mask) -> impl Iterator<Item = u32> {
     std::iter::from_fn(move || {

@@ -201,19 +201,12 @@ impl Scorer for FragmentationGradient {
 mod tests {
     use super::*;
     use crate::cluster::{Shared, test_node};
-    use crate::placement::{Fraction, Request};
+    use crate::placement::test_request;
 
     fn profile(reqs: &[(u32, Option<u32>, u64)]) -> Profile {
         let mut p = Profile::default();
         for &(per_replica, fraction, cpu) in reqs {
-            p.record(&Request {
-                replicas: 1,
-                per_replica,
-                fraction: fraction.map(|milli| Fraction { milli, mem_mib: 0 }),
-                cpu,
-                mem: 0,
-                whole_nodes: false,
-            });
+            p.record(&test_request(per_replica, fraction, cpu));
         }
         p
     }

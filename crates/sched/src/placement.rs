@@ -6,7 +6,7 @@
 //! groups of interchangeable nodes (same leaf, same free count). Every change goes through the cluster's
 //! journal: a gang that does not fit leaves no trace.
 
-use crate::cluster::{ClusterState, FULL_MILLI, Mask, NodeIdx, NodeState, Op, bits};
+use crate::cluster::{ClusterState, FULL_MILLI, Mask, NodeIdx, NodeState, Op, lowest};
 use crate::config::DomainFit;
 use crate::profile::Profile;
 use crate::score::{Change, Fit, Scorer};
@@ -92,7 +92,6 @@ impl Part {
 /// fewest domains.
 pub fn pick_devices(node: &NodeState, k: u32) -> Mask {
     let free = node.free();
-    let lowest = |m: Mask, k: u32| bits(m).take(k as usize).fold(0, |acc, b| acc | (1 << b));
     if node.domains.len() <= 1 {
         return lowest(free, k);
     }
@@ -683,6 +682,19 @@ pub fn bound(c: &ClusterState, model: ModelId, req: &Request) -> crate::backfill
         replicas: req.replicas,
         per_replica,
         whole_nodes: req.whole_nodes,
+    }
+}
+
+/// A single-replica request of `per_replica` devices (or a fraction of one) and `cpu`, for tests.
+#[cfg(test)]
+pub(crate) fn test_request(per_replica: u32, fraction: Option<u32>, cpu: u64) -> Request {
+    Request {
+        replicas: 1,
+        per_replica,
+        fraction: fraction.map(|milli| Fraction { milli, mem_mib: 0 }),
+        cpu,
+        mem: 0,
+        whole_nodes: false,
     }
 }
 

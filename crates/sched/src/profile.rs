@@ -105,18 +105,7 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::placement::Fraction;
-
-    fn req(per_replica: u32, fraction: Option<u32>, cpu: u64) -> Request {
-        Request {
-            replicas: 1,
-            per_replica,
-            fraction: fraction.map(|milli| Fraction { milli, mem_mib: 0 }),
-            cpu,
-            mem: 0,
-            whole_nodes: false,
-        }
-    }
+    use crate::placement::test_request as req;
 
     #[test]
     fn the_distribution_follows_submissions() {

@@ -1,0 +1,433 @@
+//! wanka's HTTP/JSON API (version 1): the request and response bodies the server, the CLI and the node agent
+//! exchange, and the parser of Slurm-style batch scripts. Plain serde types, no I/O.
+
+pub mod sbatch;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The path prefix of every API route.
+pub const PREFIX: &str = "/api/v1";
+
+/// An error response: what was wrong, in words a user can act on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// The message.
+    pub error: String,
+}
+
+/// A job submission.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitJob {
+    /// Job name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Owner; a tenant token submits as its own tenant, an admin must name one.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Replicas (nodes' worth of the gang; Slurm: --nodes × --ntasks-per-node share devices).
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Devices per replica (0 for a host-only job).
+    #[serde(default = "one")]
+    pub devices_per_replica: u32,
+    /// A fraction of one device, thousandths.
+    #[serde(default)]
+    pub fraction_milli: Option<u32>,
+    /// Accepted accelerator models (catalog names or aliases); empty with `stacks` empty: any.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Accepted software stacks (cuda, cann, neuware, dtk, musa, maca, corex, xpu).
+    #[serde(default)]
+    pub stacks: Vec<String>,
+    /// Priority class: guaranteed, standard (default) or preemptible.
+    #[serde(default)]
+    pub class: Option<String>,
+    /// Time limit in seconds (also the runtime estimate backfill uses).
+    #[serde(default)]
+    pub time_limit_s: Option<u64>,
+    /// Host CPU per replica, thousandths of a core.
+    #[serde(default)]
+    pub cpu_milli: u64,
+    /// Host memory per replica, MiB.
+    #[serde(default)]
+    pub memory_mib: u64,
+    /// Device memory needed per device, GiB.
+    #[serde(default)]
+    pub device_memory_gib: f64,
+    /// Each replica takes a whole node.
+    #[serde(default)]
+    pub whole_nodes: bool,
+    /// Job class for the throughput matrix.
+    #[serde(default)]
+    pub workload: Option<String>,
+    /// The batch script to run (its `#SBATCH` lines already applied by the client).
+    #[serde(default)]
+    pub script: Option<String>,
+    /// Or a command line to run.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Extra environment variables for the job's processes.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Requeue the job after a node failure or preemption (default true).
+    #[serde(default)]
+    pub requeue: Option<bool>,
+    /// Signal sent before the job is stopped, and how many seconds before (Slurm --signal).
+    #[serde(default)]
+    pub signal: Option<String>,
+    /// Where stdout goes (Slurm -o pattern).
+    #[serde(default)]
+    pub stdout: Option<String>,
+    /// Where stderr goes (Slurm -e pattern).
+    #[serde(default)]
+    pub stderr: Option<String>,
+    /// Slurm partition (kept for accounting and display).
+    #[serde(default)]
+    pub partition: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The answer to a submission.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Submitted {
+    /// The new job's id.
+    pub id: u64,
+}
+
+/// A job's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobState {
+    /// Waiting for devices.
+    Pending,
+    /// Devices assigned, processes being started.
+    Starting,
+    /// Running.
+    Running,
+    /// Asked to checkpoint and leave for a higher-priority job.
+    Preempting,
+    /// Finished with exit code 0.
+    Completed,
+    /// Finished otherwise.
+    Failed,
+    /// Cancelled by a user.
+    Cancelled,
+}
+
+impl JobState {
+    /// Every state, for parsing and listings.
+    pub const ALL: [JobState; 7] = [
+        JobState::Pending,
+        JobState::Starting,
+        JobState::Running,
+        JobState::Preempting,
+        JobState::Completed,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
+    /// The state's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Starting => "starting",
+            JobState::Running => "running",
+            JobState::Preempting => "preempting",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a state name.
+    pub fn parse(s: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|x| x.name() == s)
+    }
+
+    /// True when the job will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Completed | JobState::Failed | JobState::Cancelled
+        )
+    }
+
+    /// Slurm's two-letter code (squeue's ST column).
+    pub fn slurm_code(self) -> &'static str {
+        match self {
+            JobState::Pending => "PD",
+            JobState::Starting => "CF",
+            JobState::Running => "R",
+            JobState::Preempting => "S",
+            JobState::Completed => "CD",
+            JobState::Failed => "F",
+            JobState::Cancelled => "CA",
+        }
+    }
+}
+
+/// Where one replica of a job runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaView {
+    /// Node name.
+    pub node: String,
+    /// Device indices on the node.
+    pub devices: Vec<u32>,
+    /// Share of the device for a fractional job, thousandths.
+    pub fraction_milli: Option<u32>,
+}
+
+/// A job as the API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    /// Id.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// Owner.
+    pub tenant: String,
+    /// State.
+    pub state: JobState,
+    /// Why it waits (pending jobs), or why it ended.
+    pub reason: Option<String>,
+    /// The submission.
+    pub spec: SubmitJob,
+    /// Submission time, Unix seconds.
+    pub submitted_at: f64,
+    /// First start, Unix seconds.
+    pub started_at: Option<f64>,
+    /// End, Unix seconds.
+    pub ended_at: Option<f64>,
+    /// Accelerator model of the current or last allocation.
+    pub model: Option<String>,
+    /// Where it runs (or ran last).
+    pub replicas: Vec<ReplicaView>,
+    /// Exit code of the last run.
+    pub exit_code: Option<i32>,
+}
+
+/// One state change of a job, with its reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobEvent {
+    /// Sequence number within the job.
+    pub seq: u32,
+    /// When, Unix seconds.
+    pub at: f64,
+    /// The state entered.
+    pub state: JobState,
+    /// Why.
+    pub reason: String,
+}
+
+/// A node's condition as operators set it or the server sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeState {
+    /// Takes work.
+    Ready,
+    /// Takes no new work; running work stays.
+    Cordoned,
+    /// Takes no new work; running work is being moved off.
+    Draining,
+    /// Missed its heartbeats.
+    Lost,
+}
+
+/// A node as the API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// Name.
+    pub name: String,
+    /// Accelerator model (catalog name).
+    pub model: String,
+    /// Devices.
+    pub devices: u32,
+    /// Devices allocated now.
+    pub allocated: u32,
+    /// Indices of unhealthy devices.
+    pub unhealthy: Vec<u32>,
+    /// Condition.
+    pub state: NodeState,
+    /// Leaf switch.
+    pub leaf: String,
+    /// Spine.
+    pub spine: String,
+    /// Last heartbeat, Unix seconds.
+    pub last_heartbeat: Option<f64>,
+}
+
+/// A tenant as the API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TenantView {
+    /// Name.
+    pub name: String,
+    /// Fair-share weight.
+    pub weight: f64,
+    /// Device quota.
+    pub quota_devices: Option<u32>,
+    /// Devices held now.
+    pub devices_in_use: u32,
+    /// Weighted dominant share now.
+    pub share: f64,
+}
+
+/// Creating or changing a tenant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutTenant {
+    /// Fair-share weight (default 1).
+    #[serde(default)]
+    pub weight: Option<f64>,
+    /// Device quota (none: unlimited).
+    #[serde(default)]
+    pub quota_devices: Option<u32>,
+}
+
+/// A role a token carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Its own jobs; reading nodes and tenants.
+    Tenant,
+    /// The agent protocol only.
+    Agent,
+}
+
+/// Asking for a new token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// Role.
+    pub role: Role,
+    /// For a tenant token: the tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// A label to recognize it by.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// A new token (shown once; the server keeps only its hash).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Token {
+    /// The bearer token.
+    pub token: String,
+}
+
+/// An agent registering its node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterNode {
+    /// Host name.
+    pub name: String,
+    /// Accelerator model (catalog name or alias).
+    pub model: String,
+    /// Devices.
+    pub devices: u32,
+    /// CPU, thousandths of a core.
+    pub cpu_milli: u64,
+    /// Memory, MiB.
+    pub memory_mib: u64,
+    /// Leaf switch.
+    #[serde(default)]
+    pub leaf: Option<String>,
+    /// Spine.
+    #[serde(default)]
+    pub spine: Option<String>,
+    /// Address other replicas reach this node at (for MASTER_ADDR).
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+/// One device's telemetry in a heartbeat.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceTelemetry {
+    /// Device index.
+    pub index: u32,
+    /// Healthy as the agent judges it.
+    pub healthy: bool,
+    /// Utilization, percent.
+    #[serde(default)]
+    pub utilization: Option<f64>,
+    /// Memory used, MiB.
+    #[serde(default)]
+    pub memory_used_mib: Option<u64>,
+    /// Temperature, Celsius.
+    #[serde(default)]
+    pub temperature_c: Option<f64>,
+}
+
+/// A heartbeat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// Node name.
+    pub node: String,
+    /// Per-device telemetry.
+    #[serde(default)]
+    pub devices: Vec<DeviceTelemetry>,
+}
+
+/// Work the server hands to an agent: start or stop one replica of a job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Assignment {
+    /// Start a replica.
+    Start {
+        /// Job id.
+        job: u64,
+        /// Replica rank (NODE_RANK).
+        rank: u32,
+        /// Replicas in the gang.
+        replicas: u32,
+        /// Devices on this node.
+        devices: Vec<u32>,
+        /// Environment the process must get (visible devices, distributed-training variables, ...).
+        env: BTreeMap<String, String>,
+        /// The batch script, if any.
+        script: Option<String>,
+        /// The command, if no script.
+        command: Vec<String>,
+    },
+    /// Stop a replica: signal, wait `grace_s`, then kill.
+    Stop {
+        /// Job id.
+        job: u64,
+        /// Signal to send first (e.g. SIGUSR1 to checkpoint, SIGTERM).
+        signal: String,
+        /// Seconds before the kill.
+        grace_s: u64,
+    },
+}
+
+/// An agent's report on a replica.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskReport {
+    /// Node name.
+    pub node: String,
+    /// Job id.
+    pub job: u64,
+    /// What happened: running, exited.
+    pub state: TaskState,
+    /// Exit code when exited.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+}
+
+/// A replica's state as an agent reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskState {
+    /// The process runs.
+    Running,
+    /// The process ended.
+    Exited,
+}

@@ -232,7 +232,7 @@ pub enum NodeState {
     Ready,
     /// Takes no new work; running work stays.
     Cordoned,
-    /// Takes no new work; running work is being moved off.
+    /// Takes no new work; running work is left to finish (Slurm's DRAIN; drained once nothing is allocated).
     Draining,
     /// Missed its heartbeats.
     Lost,
@@ -259,6 +259,9 @@ pub struct NodeView {
     pub spine: String,
     /// Last heartbeat, Unix seconds.
     pub last_heartbeat: Option<f64>,
+    /// Per-device telemetry from the last heartbeat.
+    #[serde(default)]
+    pub telemetry: Vec<DeviceTelemetry>,
 }
 
 /// A tenant as the API shows it.
@@ -277,7 +280,7 @@ pub struct TenantView {
 }
 
 /// Creating or changing a tenant.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PutTenant {
     /// Fair-share weight (default 1).
@@ -383,6 +386,8 @@ pub enum Assignment {
     Start {
         /// Job id.
         job: u64,
+        /// Which run of the job this is (1 for the first; a requeued job starts again with the next).
+        attempt: u32,
         /// Replica rank (NODE_RANK).
         rank: u32,
         /// Replicas in the gang.
@@ -400,6 +405,8 @@ pub enum Assignment {
     Stop {
         /// Job id.
         job: u64,
+        /// The run to stop.
+        attempt: u32,
         /// Signal to send first (e.g. SIGUSR1 to checkpoint, SIGTERM).
         signal: String,
         /// Seconds before the kill.
@@ -415,6 +422,10 @@ pub struct TaskReport {
     pub node: String,
     /// Job id.
     pub job: u64,
+    /// The run this report is about (from the Start assignment).
+    pub attempt: u32,
+    /// Replica rank on this node.
+    pub rank: u32,
     /// What happened: running, exited.
     pub state: TaskState,
     /// Exit code when exited.
@@ -430,4 +441,41 @@ pub enum TaskState {
     Running,
     /// The process ended.
     Exited,
+}
+
+/// The answer to a node registration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Registered {
+    /// The node's name as the server knows it.
+    pub node: String,
+    /// The server's run: assignment sequence numbers start again when it changes.
+    pub epoch: u64,
+}
+
+/// One assignment with its place in the node's sequence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Numbered {
+    /// Sequence number within the server's epoch; an agent asks for those after the last it carried out.
+    pub seq: u64,
+    /// The work.
+    #[serde(flatten)]
+    pub assignment: Assignment,
+}
+
+/// Assignments waiting for a node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Assignments {
+    /// The server's run (see [`Registered::epoch`]).
+    pub epoch: u64,
+    /// The work, in order.
+    pub assignments: Vec<Numbered>,
+}
+
+/// Cancelling a job.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelJob {
+    /// Why (recorded in the job's events).
+    #[serde(default)]
+    pub reason: Option<String>,
 }

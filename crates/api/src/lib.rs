@@ -17,7 +17,7 @@ pub struct ApiError {
 }
 
 /// A job submission.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitJob {
     /// Job name.
@@ -65,7 +65,7 @@ pub struct SubmitJob {
     /// The batch script to run (its `#SBATCH` lines already applied by the client).
     #[serde(default)]
     pub script: Option<String>,
-    /// Or a command line to run.
+    /// A command line to run; with a script, the script's arguments.
     #[serde(default)]
     pub command: Vec<String>,
     /// Extra environment variables for the job's processes.
@@ -90,6 +90,36 @@ pub struct SubmitJob {
 
 fn one() -> u32 {
     1
+}
+
+impl Default for SubmitJob {
+    /// The same defaults as an empty JSON object: one replica of one device, everything else unset.
+    fn default() -> SubmitJob {
+        SubmitJob {
+            name: None,
+            tenant: None,
+            replicas: 1,
+            devices_per_replica: 1,
+            fraction_milli: None,
+            models: Vec::new(),
+            stacks: Vec::new(),
+            class: None,
+            time_limit_s: None,
+            cpu_milli: 0,
+            memory_mib: 0,
+            device_memory_gib: 0.0,
+            whole_nodes: false,
+            workload: None,
+            script: None,
+            command: Vec::new(),
+            env: BTreeMap::new(),
+            requeue: None,
+            signal: None,
+            stdout: None,
+            stderr: None,
+            partition: None,
+        }
+    }
 }
 
 /// The answer to a submission.
@@ -398,7 +428,7 @@ pub enum Assignment {
         env: BTreeMap<String, String>,
         /// The batch script, if any.
         script: Option<String>,
-        /// The command, if no script.
+        /// The command when there is no script; with a script, the script's arguments.
         command: Vec<String>,
     },
     /// Stop a replica: signal, wait `grace_s`, then kill.
@@ -478,4 +508,15 @@ pub struct CancelJob {
     /// Why (recorded in the job's events).
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_submission_matches_an_empty_json_object() {
+        let from_json: SubmitJob = serde_json::from_str("{}").unwrap();
+        assert_eq!(from_json, SubmitJob::default());
+    }
 }

@@ -6,7 +6,7 @@
 //! `-G/--gpus=[type:]N`, `--gpus-per-node=[type:]N`, `--gpus-per-task=N`, `-c/--cpus-per-task`, `--mem`,
 //! `--mem-per-cpu`, `--mem-per-gpu`, `--exclusive`, `-t/--time`, `-p/--partition`, `-q/--qos`, `-A/--account`,
 //! `--requeue`, `--no-requeue`, `--signal`, `-o/--output`, `-e/--error`, `-a/--array`, `-C/--constraint`
-//! (accelerator models), `-D/--chdir`.
+//! (accelerator models), `-D/--chdir`, `--wrap` (a command line instead of a script; command line only).
 
 use crate::SubmitJob;
 use std::fmt;
@@ -91,6 +91,7 @@ struct Opts {
     array: Option<Vec<u32>>,
     constraint: Vec<String>,
     chdir: Option<String>,
+    wrap: Option<String>,
 }
 
 /// Splits a directive line into words, shell-style (quotes, and `#` starting a comment after a blank).
@@ -156,6 +157,7 @@ const OPTIONS: &[(&str, Option<char>, bool)] = &[
     ("array", Some('a'), true),
     ("constraint", Some('C'), true),
     ("chdir", Some('D'), true),
+    ("wrap", None, true),
 ];
 
 /// Turns words into (long name, value) pairs.
@@ -455,9 +457,54 @@ fn apply(
                 .collect()
         }
         "chdir" => opts.chdir = Some(v),
+        "wrap" if matches!(place, Place::Line(_)) => {
+            return Err(bad(
+                "--wrap belongs on the command line, not in a script".into()
+            ));
+        }
+        "wrap" => opts.wrap = Some(v),
         _ => unreachable!("every listed option is handled"),
     }
     Ok(())
+}
+
+/// An `sbatch` command line taken apart: options, then the script and its arguments.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CommandLine {
+    /// The options, as written.
+    pub options: Vec<String>,
+    /// The script's path (none with `--wrap`, or after `--` where the rest is a command).
+    pub script: Option<String>,
+    /// The script's arguments, or the command after `--`.
+    pub args: Vec<String>,
+}
+
+/// Splits a command line the way sbatch reads it: options (with their values) up to the first word that is
+/// not one, which is the script; the rest are the script's arguments. After `--` the rest is a command.
+pub fn split_command_line(words: &[String]) -> CommandLine {
+    let mut out = CommandLine::default();
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        if w == "--" {
+            out.args = it.cloned().collect();
+            return out;
+        }
+        let takes_value = if let Some(long) = w.strip_prefix("--") {
+            !long.contains('=') && OPTIONS.iter().any(|o| o.0 == long && o.2)
+        } else if let Some(short) = w.strip_prefix('-').filter(|s| !s.is_empty()) {
+            let letter = short.chars().next().expect("non-empty");
+            short.len() == 1 && OPTIONS.iter().any(|o| o.1 == Some(letter) && o.2)
+        } else {
+            out.script = Some(w.clone());
+            out.args = it.cloned().collect();
+            return out;
+        };
+        out.options.push(w.clone());
+        if takes_value && let Some(v) = it.next() {
+            out.options.push(v.clone());
+        }
+    }
+    out
 }
 
 /// Parses a batch script (its `#SBATCH` lines up to the first command) and command-line options.
@@ -492,6 +539,11 @@ pub fn parse(script: Option<&str>, args: &[String]) -> Result<Batch, SbatchError
 }
 
 fn combine(o: Opts, script: Option<&str>) -> Result<Batch, SbatchError> {
+    if o.wrap.is_some() && script.is_some() {
+        return Err(SbatchError::Conflict(
+            "--wrap replaces the batch script; give one or the other".into(),
+        ));
+    }
     let nodes = o.nodes.unwrap_or(1).max(1);
     let tasks_per_node = match (o.ntasks_per_node, o.ntasks) {
         (Some(t), _) => t,
@@ -570,6 +622,10 @@ fn combine(o: Opts, script: Option<&str>) -> Result<Batch, SbatchError> {
         memory_mib,
         whole_nodes: o.exclusive,
         script: script.map(str::to_string),
+        command: o
+            .wrap
+            .map(|w| vec!["/bin/sh".to_string(), "-c".to_string(), w])
+            .unwrap_or_default(),
         env,
         requeue: o.requeue,
         signal: o.signal,
@@ -590,6 +646,25 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn command_lines_split_at_the_script() {
+        let c = split_command_line(&args("-N 2 --gres=gpu:8 -J x train.sh --lr 3e-4"));
+        assert_eq!(c.options, args("-N 2 --gres=gpu:8 -J x"));
+        assert_eq!(c.script.as_deref(), Some("train.sh"));
+        assert_eq!(c.args, args("--lr 3e-4"));
+        let c = split_command_line(&args("--exclusive -- python -c 1"));
+        assert_eq!(
+            (c.options, c.script, c.args),
+            (args("--exclusive"), None, args("python -c 1"))
+        );
+        let b = parse(None, &["--wrap".to_string(), "hostname -f".to_string()]).unwrap();
+        assert_eq!(b.job.command, ["/bin/sh", "-c", "hostname -f"]);
+        let e = parse(Some("#SBATCH --wrap=x\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("command line"), "{e}");
     }
 
     #[test]

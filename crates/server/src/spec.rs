@@ -23,9 +23,6 @@ pub fn job_spec(
     if sub.script.as_deref().is_none_or(|s| s.trim().is_empty()) && sub.command.is_empty() {
         return Err("nothing to run: give a `script` or a `command`".to_string());
     }
-    if sub.script.is_some() && !sub.command.is_empty() {
-        return Err("give a `script` or a `command`, not both".to_string());
-    }
     let models = sub
         .models
         .iter()

@@ -2,9 +2,13 @@
 
 mod bench_sched;
 mod catalog_cmd;
+mod cli;
 mod memory;
+mod remote;
+mod server_cmd;
 mod setup;
 mod sim_cmd;
+mod slurm;
 mod workload;
 
 use anyhow::Result;
@@ -19,12 +23,55 @@ static ALLOC: memory::Counting = memory::Counting;
 struct Cli {
     #[command(flatten)]
     common: setup::Common,
+    #[command(flatten)]
+    conn: remote::Connection,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the control plane: API, scheduling loop, durable state (SQLite by default, or PostgreSQL).
+    Server(Box<server_cmd::Args>),
+    /// Submit a job: sbatch options and a batch script (its #SBATCH lines are honored), or `-- command`.
+    Submit(cli::SubmitArgs),
+    /// The queue: jobs with their state and the reason a job waits (like squeue).
+    Jobs(cli::JobsArgs),
+    /// One job.
+    Job {
+        #[command(subcommand)]
+        what: JobCommand,
+    },
+    /// Cancel jobs.
+    Cancel {
+        /// Job ids.
+        #[arg(required = true)]
+        ids: Vec<u64>,
+        /// Why (kept in the job's events).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Nodes, or cordon/drain/resume one (admin).
+    Nodes {
+        #[command(subcommand)]
+        action: Option<NodeAction>,
+        /// JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Tenants, or create/change one (admin).
+    Tenants {
+        #[command(subcommand)]
+        action: Option<TenantAction>,
+        /// JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// API tokens (admin).
+    Token {
+        #[command(subcommand)]
+        what: TokenCommand,
+    },
     /// List the accelerator models wanka knows, with datasheet figures and normalized rates.
     Catalog {
         /// Output format.
@@ -41,14 +88,127 @@ enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+enum JobCommand {
+    /// A job's details, its history of state changes with reasons, and why it waits.
+    Show {
+        /// Job id.
+        id: u64,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NodeAction {
+    /// No new work lands on the node; running work stays.
+    Cordon {
+        /// Node name.
+        node: String,
+    },
+    /// No new work; running work is left to finish (drained once nothing is allocated).
+    Drain {
+        /// Node name.
+        node: String,
+    },
+    /// The node takes work again.
+    Resume {
+        /// Node name.
+        node: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantAction {
+    /// Create or change a tenant.
+    Put {
+        /// Tenant name.
+        name: String,
+        /// Fair-share weight (default 1).
+        #[arg(long)]
+        weight: Option<f64>,
+        /// Most devices it may hold at once.
+        #[arg(long)]
+        quota: Option<u32>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create a token; it is printed once (the server keeps only its hash).
+    Create {
+        /// admin, tenant or agent.
+        #[arg(long, value_parser = parse_role)]
+        role: wanka_api::Role,
+        /// The tenant of a tenant token.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A label to recognize it by.
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<wanka_api::Role, String> {
+    wanka_server::auth::parse_role(s)
+        .ok_or_else(|| format!("'{s}': expected admin, tenant or agent"))
+}
+
+#[derive(Subcommand, Debug)]
 enum Bench {
     /// The scheduler core at 10,000-accelerator scale.
     Sched(bench_sched::Args),
 }
 
 fn main() -> Result<()> {
+    let mut args = std::env::args();
+    if let Some(command) = args.next().as_deref().and_then(slurm::command_of) {
+        return slurm::run(command, &args.collect::<Vec<_>>());
+    }
     let cli = Cli::parse();
+    let conn = &cli.conn;
     match &cli.command {
+        Command::Server(args) => server_cmd::run(&cli.common, args),
+        Command::Submit(args) => cli::submit(conn, args),
+        Command::Jobs(args) => cli::jobs(conn, args),
+        Command::Job {
+            what: JobCommand::Show { id, json },
+        } => cli::show(conn, *id, *json),
+        Command::Cancel { ids, reason } => cli::cancel(conn, ids, reason.clone()),
+        Command::Nodes { action, json } => {
+            let action = action.as_ref().map(|a| match a {
+                NodeAction::Cordon { node } => ("cordon", node.as_str()),
+                NodeAction::Drain { node } => ("drain", node.as_str()),
+                NodeAction::Resume { node } => ("resume", node.as_str()),
+            });
+            cli::nodes(conn, action, *json)
+        }
+        Command::Tenants { action, json } => {
+            let put = action.as_ref().map(
+                |TenantAction::Put {
+                     name,
+                     weight,
+                     quota,
+                 }| {
+                    (
+                        name.as_str(),
+                        wanka_api::PutTenant {
+                            weight: *weight,
+                            quota_devices: *quota,
+                        },
+                    )
+                },
+            );
+            cli::tenants(conn, put, *json)
+        }
+        Command::Token {
+            what:
+                TokenCommand::Create {
+                    role,
+                    tenant,
+                    label,
+                },
+        } => cli::create_token(conn, *role, tenant.clone(), label.clone()),
         Command::Catalog { format } => catalog_cmd::run(&cli.common, *format),
         Command::Bench {
             what: Bench::Sched(args),

@@ -1,0 +1,86 @@
+//! `wanka server`: the control plane.
+
+use crate::setup::Common;
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use wanka_server::state::Settings;
+
+/// Options of `wanka server`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Directory for the SQLite store and the first admin token.
+    #[arg(long, env = "WANKA_DATA_DIR", default_value = "wanka-data")]
+    pub data_dir: PathBuf,
+    /// Store: `sqlite` (default, `wanka.db` in --data-dir), `sqlite:PATH`, or `postgres://user:pass@host/db`.
+    #[arg(long, env = "WANKA_DATABASE")]
+    pub database: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "WANKA_LISTEN", default_value = "127.0.0.1:7070")]
+    pub listen: SocketAddr,
+    /// Scheduling policy preset (wanka, fifo, backfill, best-fit, fgd, gavel).
+    #[arg(long, default_value = "wanka")]
+    pub policy: String,
+    /// Seconds without a heartbeat before a node is declared lost and its work requeued.
+    #[arg(long, default_value_t = 30)]
+    pub node_timeout: u64,
+    /// Seconds between the stop signal and the kill when a job is cancelled.
+    #[arg(long, default_value_t = 30)]
+    pub kill_grace: u64,
+    /// Milliseconds between scheduling cycles when nothing changes.
+    #[arg(long, default_value_t = 1000)]
+    pub tick_ms: u64,
+}
+
+impl Args {
+    /// The server's configuration.
+    pub fn config(&self, common: &Common) -> Result<wanka_server::Config> {
+        let (catalog, performance) = common.performance()?;
+        Ok(wanka_server::Config {
+            data_dir: self.data_dir.clone(),
+            database: self.database.clone(),
+            listen: self.listen,
+            policy: wanka_sched::Config::preset(&self.policy)?,
+            catalog,
+            performance,
+            settings: Settings {
+                node_timeout_us: (self.node_timeout as i64).saturating_mul(1_000_000),
+                kill_grace_s: self.kill_grace,
+            },
+            tick: Duration::from_millis(self.tick_ms.max(1)),
+        })
+    }
+}
+
+/// Runs the server until it is stopped (Ctrl-C) or its store fails.
+pub fn run(common: &Common, args: &Args) -> Result<()> {
+    let config = args.config(common)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let running = wanka_server::start(config)
+            .await
+            .context("starting the server")?;
+        let (nodes, jobs) = {
+            let core = running.app.core();
+            (core.nodes.len(), core.jobs.len())
+        };
+        eprintln!(
+            "wanka server listening on http://{} ({} store; {nodes} nodes, {jobs} jobs restored)",
+            running.addr,
+            running.app.store().backend(),
+        );
+        if let Some((_, path)) = &running.first_admin {
+            eprintln!(
+                "first start: an admin token was written to {} (readable by you only); \
+                 the CLI reads it from there when run in this directory",
+                path.display()
+            );
+        }
+        tokio::select! {
+            r = running.done => r.context("the server task panicked")?.context("the server stopped")?,
+            _ = tokio::signal::ctrl_c() => eprintln!("stopping (every acknowledged change is already stored)"),
+        }
+        Ok(())
+    })
+}

@@ -251,7 +251,7 @@ async fn scheduling_loop(app: Arc<App>, tick: Duration) {
                 core.enforce_time_limits(now);
                 let t = Instant::now();
                 let stats = core.schedule(now);
-                metrics.cycle.observe(t.elapsed().as_secs_f64());
+                metrics.record_cycle(t.elapsed());
                 metrics.started.inc_by(u64::from(stats.started));
                 Ok(())
             })

@@ -9,6 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use wanka_api::{JobState, NodeState};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,7 +47,9 @@ pub struct Metrics {
     nodes: Family<StateLabel, Gauge>,
     devices: Family<DeviceLabels, Gauge>,
     /// Duration of scheduling cycles (the core's decision time), seconds.
-    pub cycle: Histogram,
+    cycle: Histogram,
+    /// Cycles and their total time in nanoseconds (the histogram does not expose its totals).
+    cycle_totals: (AtomicU64, AtomicU64),
     /// Jobs started by the scheduler.
     pub started: Counter,
     /// API latency by route.
@@ -87,6 +91,7 @@ impl Default for Metrics {
             nodes,
             devices,
             cycle,
+            cycle_totals: (AtomicU64::new(0), AtomicU64::new(0)),
             started,
             api,
         }
@@ -94,6 +99,23 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Records one scheduling cycle.
+    pub fn record_cycle(&self, took: Duration) {
+        self.cycle.observe(took.as_secs_f64());
+        self.cycle_totals.0.fetch_add(1, Ordering::Relaxed);
+        self.cycle_totals
+            .1
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Cycles so far and their total time.
+    pub fn cycle_totals(&self) -> (u64, Duration) {
+        (
+            self.cycle_totals.0.load(Ordering::Relaxed),
+            Duration::from_nanos(self.cycle_totals.1.load(Ordering::Relaxed)),
+        )
+    }
+
     /// The text exposition, with gauges refreshed from `core`.
     pub fn render(&self, core: &Core) -> String {
         self.jobs.clear();

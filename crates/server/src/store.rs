@@ -368,6 +368,36 @@ async fn connect(
     Ok(conn)
 }
 
+/// Creates an empty PostgreSQL database `name` (dropping one of that name) through the server `admin_url`
+/// points at, and returns the new database's URL. For tests and benchmarks that need a store of their own.
+pub async fn fresh_postgres_database(admin_url: &str, name: &str) -> Result<String, StoreError> {
+    sqlx::any::install_default_drivers();
+    let fail = |action: &str| {
+        db_error(
+            "postgres",
+            format!("{action} {name} on {}", redact(admin_url)),
+        )
+    };
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Location(format!("database name '{name}'")));
+    }
+    let mut admin = AnyConnection::connect(admin_url)
+        .await
+        .map_err(fail("connecting to create"))?;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .map_err(fail("creating"))?;
+    }
+    let base = admin_url.split('?').next().unwrap_or(admin_url);
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    Ok(format!("{base}/{name}"))
+}
+
 /// A URL with its password hidden, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

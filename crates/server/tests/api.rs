@@ -42,23 +42,12 @@ impl Backend {
             eprintln!("WANKA_TEST_POSTGRES is not set: skipping the PostgreSQL run of {test}");
             return None;
         };
-        use sqlx::Connection;
-        sqlx::any::install_default_drivers();
-        let mut admin = sqlx::AnyConnection::connect(&url)
-            .await
-            .unwrap_or_else(|e| panic!("WANKA_TEST_POSTGRES={url}: {e}"));
         let db = format!("wanka_test_{}_{test}", std::process::id());
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
-            .execute(&mut admin)
+        let url = wanka_server::store::fresh_postgres_database(&url, &db)
             .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+            .unwrap_or_else(|e| panic!("WANKA_TEST_POSTGRES: {e}"));
         let mut b = Backend::sqlite(test);
-        b.database = Some(format!("{base}/{db}"));
+        b.database = Some(url);
         Some(b)
     }
 }

@@ -1,6 +1,7 @@
 //! `wanka`: one binary for the control plane of a heterogeneous AI compute center.
 
 mod bench_sched;
+mod bench_server;
 mod catalog_cmd;
 mod cli;
 mod memory;
@@ -158,6 +159,8 @@ fn parse_role(s: &str) -> Result<wanka_api::Role, String> {
 enum Bench {
     /// The scheduler core at 10,000-accelerator scale.
     Sched(bench_sched::Args),
+    /// The control plane: durable submissions/s, 1,280 agents heartbeating, the cycle with 10,000 pending.
+    Server(bench_server::Args),
 }
 
 fn main() -> Result<()> {
@@ -213,6 +216,9 @@ fn main() -> Result<()> {
         Command::Bench {
             what: Bench::Sched(args),
         } => bench_sched::run(&cli.common, args),
+        Command::Bench {
+            what: Bench::Server(args),
+        } => bench_server::run(&cli.common, args),
         Command::Sim(args) => sim_cmd::run(&cli.common, args),
     }
 }

@@ -6,6 +6,11 @@ use std::collections::{BTreeSet, HashMap};
 use wanka_api::{Heartbeat, NodeState, NodeView, RegisterNode, Registered};
 use wanka_model::{NodeId, NodeSpec, Topology};
 
+/// Leaf and spine of a node whose registration names none: one flat network.
+const DEFAULT_LEAF: &str = "leaf-0";
+/// See [`DEFAULT_LEAF`].
+const DEFAULT_SPINE: &str = "spine-0";
+
 impl Core {
     /// An agent announcing its node (again, after a restart of either side).
     pub fn register(&mut self, reg: RegisterNode, now: i64) -> Result<Registered, Refused> {
@@ -98,8 +103,11 @@ impl Core {
             cpu_milli: reg.cpu_milli,
             memory_mib: reg.memory_mib,
             topology: Topology {
-                spine: reg.spine.clone().unwrap_or_else(|| "spine-0".to_string()),
-                leaf: reg.leaf.clone().unwrap_or_else(|| "leaf-0".to_string()),
+                spine: reg
+                    .spine
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_SPINE.to_string()),
+                leaf: reg.leaf.clone().unwrap_or_else(|| DEFAULT_LEAF.to_string()),
             },
         };
         self.sched
@@ -217,6 +225,11 @@ impl Core {
         for (name, since) in lost {
             let n = self.nodes.get_mut(&name).expect("listed");
             n.lost = true;
+            // Starts it never fetched are void (its jobs are requeued below); the stops queued below are
+            // what it must carry out if it comes back.
+            if let Some(out) = self.outboxes.get_mut(&name) {
+                out.items.clear();
+            }
             let id = n.id;
             let _ = self.sched.set_schedulable(id, false);
             let victims: Vec<u64> = self
@@ -260,12 +273,12 @@ impl Core {
                 .registration
                 .leaf
                 .clone()
-                .unwrap_or_else(|| "leaf-0".into()),
+                .unwrap_or_else(|| DEFAULT_LEAF.into()),
             spine: n
                 .registration
                 .spine
                 .clone()
-                .unwrap_or_else(|| "spine-0".into()),
+                .unwrap_or_else(|| DEFAULT_SPINE.into()),
             last_heartbeat: n.last_heartbeat_us.map(crate::state::secs),
             telemetry: n.telemetry.clone(),
         }

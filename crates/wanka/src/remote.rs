@@ -49,6 +49,17 @@ fn read_token(path: &Path) -> Result<String> {
 }
 
 impl Connection {
+    /// The connection from environment variables alone (for the Slurm command names, which take no wanka
+    /// flags).
+    pub fn from_env() -> Connection {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Connection {
+            server: var("WANKA_SERVER"),
+            token: var("WANKA_TOKEN"),
+            token_file: var("WANKA_TOKEN_FILE").map(PathBuf::from),
+        }
+    }
+
     /// A client for the configured server.
     pub fn client(&self) -> Result<Client> {
         let file = match config_path() {

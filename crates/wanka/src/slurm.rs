@@ -16,7 +16,7 @@ pub fn command_of(argv0: &str) -> Option<&'static str> {
 
 /// Runs the Slurm command with its arguments (program name excluded).
 pub fn run(command: &str, args: &[String]) -> Result<()> {
-    let conn = Connection::default();
+    let conn = Connection::from_env();
     match command {
         "sbatch" => cli::submit(
             &conn,

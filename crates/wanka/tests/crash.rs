@@ -3,52 +3,15 @@
 //! acknowledged must be there, once. `WANKA_CRASH_ROUNDS` sets the number of rounds (default 3);
 //! `scripts/crash-rounds.sh` runs many.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{admin, start};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wanka_api::{RegisterNode, Role, SubmitJob};
 use wanka_server::client::Client;
 
 const CLIENTS: usize = 8;
-
-/// Starts the server and returns it with its base URL (read from its start-up line).
-fn start(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wanka"))
-        .args([
-            "server",
-            "--listen",
-            "127.0.0.1:0",
-            "--tick-ms",
-            "20",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the wanka binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address before exiting")
-            .unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
-}
-
-fn admin(dir: &Path, url: &str) -> Client {
-    let token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
-    Client::new(url, Some(token.trim().to_string()))
-}
 
 fn job(name: String) -> SubmitJob {
     SubmitJob {

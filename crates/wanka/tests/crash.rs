@@ -5,13 +5,20 @@
 
 mod common;
 
-use common::{admin, start};
+use common::start;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wanka_api::{RegisterNode, Role, SubmitJob};
 use wanka_server::client::Client;
 
 const CLIENTS: usize = 8;
+
+/// A client with the admin token the first start wrote.
+fn admin(dir: &Path, url: &str) -> Client {
+    let token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    Client::new(url, Some(token.trim().to_string()))
+}
 
 fn job(name: String) -> SubmitJob {
     SubmitJob {

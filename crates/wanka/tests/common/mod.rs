@@ -3,7 +3,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use wanka_server::client::Client;
 
 /// Starts the server in `dir` and returns it with its base URL (read from its start-up line).
 pub fn start(dir: &Path) -> (Child, String) {
@@ -35,10 +34,4 @@ pub fn start(dir: &Path) -> (Child, String) {
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     (child, url)
-}
-
-/// A client with the admin token the first start wrote.
-pub fn admin(dir: &Path, url: &str) -> Client {
-    let token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
-    Client::new(url, Some(token.trim().to_string()))
 }

@@ -4,8 +4,25 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+/// A server process, killed when dropped (so that a failing test leaves none behind).
+pub struct Server(pub Child);
+
+impl Server {
+    /// Kills the server with SIGKILL and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Starts the server in `dir` and returns it with its base URL (read from its start-up line).
-pub fn start(dir: &Path) -> (Child, String) {
+pub fn start(dir: &Path) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wanka"))
         .args([
             "server",
@@ -33,5 +50,5 @@ pub fn start(dir: &Path) -> (Child, String) {
     };
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, url)
+    (Server(child), url)
 }

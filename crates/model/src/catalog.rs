@@ -89,7 +89,17 @@ impl Stack {
             .into_iter()
             .find(|s| s.name().eq_ignore_ascii_case(name.trim()))
     }
+
+    /// Parses a stack name, or says which names are known.
+    pub fn resolve(name: &str) -> Result<Stack, UnknownStack> {
+        Stack::parse(name).ok_or_else(|| UnknownStack(name.to_string()))
+    }
 }
+
+/// A software stack name that is none of [`Stack::ALL`].
+#[derive(Debug, Error, Clone, PartialEq)]
+#[error("unknown software stack '{0}' (known: {known})", known = Stack::ALL.map(Stack::name).join(", "))]
+pub struct UnknownStack(pub String);
 
 impl fmt::Display for Stack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -53,7 +53,16 @@ impl PriorityClass {
         .into_iter()
         .find(|c| c.name().eq_ignore_ascii_case(name.trim()))
     }
+    /// Parses a class name, or says which names are known.
+    pub fn resolve(name: &str) -> Result<PriorityClass, UnknownClass> {
+        PriorityClass::parse(name).ok_or_else(|| UnknownClass(name.to_string()))
+    }
 }
+
+/// A priority class name that is none of the three.
+#[derive(Debug, Error, Clone, PartialEq)]
+#[error("unknown priority class '{0}' (guaranteed, standard or preemptible)")]
+pub struct UnknownClass(pub String);
 
 impl fmt::Display for PriorityClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,8 +10,10 @@ pub mod throughput;
 pub mod units;
 
 pub use alloc::{Allocation, ReplicaPlacement};
-pub use catalog::{AcceleratorModel, Catalog, CatalogError, ModelId, Stack, UnknownModel, Vendor};
-pub use job::{JobError, JobId, JobSpec, PriorityClass};
+pub use catalog::{
+    AcceleratorModel, Catalog, CatalogError, ModelId, Stack, UnknownModel, UnknownStack, Vendor,
+};
+pub use job::{JobError, JobId, JobSpec, PriorityClass, UnknownClass};
 pub use node::{NodeError, NodeId, NodeSpec, Topology};
 pub use tenant::{Tenant, TenantId};
 pub use throughput::{Performance, ThroughputMatrix};

@@ -236,19 +236,24 @@ fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Runs the scheduler whenever something changed, and on every tick (time limits, lost nodes, reservations
-/// that come due).
+/// Runs the scheduler whenever something changed, and on every tick; the tick also declares silent nodes lost
+/// and stops runs past their time limit (clock-driven checks that changes need not repeat). The tick is an
+/// interval, not a sleep renewed per wake-up, so that a steady stream of changes cannot postpone it.
 async fn scheduling_loop(app: Arc<App>, tick: Duration) {
+    let mut ticks = tokio::time::interval(tick);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = app.kick.notified() => {}
-            _ = tokio::time::sleep(tick) => {}
-        }
+        let on_tick = tokio::select! {
+            _ = app.kick.notified() => false,
+            _ = ticks.tick() => true,
+        };
         let metrics = &app.metrics;
         let result = app
             .change(|core, now| {
-                core.check_lost(now);
-                core.enforce_time_limits(now);
+                if on_tick {
+                    core.check_lost(now);
+                    core.enforce_time_limits(now);
+                }
                 let t = Instant::now();
                 let stats = core.schedule(now);
                 metrics.record_cycle(t.elapsed());

@@ -31,21 +31,11 @@ pub fn job_spec(
     let stacks = sub
         .stacks
         .iter()
-        .map(|s| {
-            Stack::parse(s).ok_or_else(|| {
-                let known: Vec<&str> = Stack::ALL.iter().map(|s| s.name()).collect();
-                format!(
-                    "stacks: unknown software stack '{s}' (known: {})",
-                    known.join(", ")
-                )
-            })
-        })
+        .map(|s| Stack::resolve(s).map_err(|e| format!("stacks: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     let class = match &sub.class {
         None => PriorityClass::Standard,
-        Some(c) => PriorityClass::parse(c).ok_or_else(|| {
-            format!("class: unknown priority class '{c}' (guaranteed, standard or preemptible)")
-        })?,
+        Some(c) => PriorityClass::resolve(c).map_err(|e| format!("class: {e}"))?,
     };
     if let Some(w) = &sub.workload
         && w.trim().is_empty()

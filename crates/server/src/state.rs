@@ -264,9 +264,9 @@ impl Core {
         std::mem::take(&mut self.fx)
     }
 
-    /// The caller a bearer token stands for.
-    pub fn caller(&self, token: &str) -> Option<Caller> {
-        self.tokens.get(&auth::hash(token)).cloned()
+    /// The caller a token stands for, by the token's hash (hashed by the caller, outside the lock).
+    pub fn caller(&self, token_hash: &str) -> Option<Caller> {
+        self.tokens.get(token_hash).cloned()
     }
 
     /// True when some admin token exists.

@@ -288,16 +288,27 @@ impl Store {
     /// Queues changes; they commit in the order queued. Call this while holding the lock that orders the
     /// in-memory changes, and wait on the answer after releasing it.
     pub fn enqueue(&self, writes: Vec<Write>) -> Ack {
-        if let Some(e) = self.failed.borrow().clone() {
+        if let Some(e) = self.failed() {
             return Ack(Err(StoreError::Failed(e.to_string())));
         }
         let (done, rx) = oneshot::channel();
+        if writes.is_empty() {
+            // Nothing to make durable (a heartbeat that changed no health, a read-only check): answer at once
+            // instead of waiting behind other changes' fsync.
+            let _ = done.send(Ok(()));
+            return Ack(Ok(rx));
+        }
         match self.queue.send(Request { writes, done }) {
             Ok(()) => Ack(Ok(rx)),
             Err(_) => Ack(Err(StoreError::Failed(
                 "the writer task stopped".to_string(),
             ))),
         }
+    }
+
+    /// Why the store failed for good, if it has.
+    pub fn failed(&self) -> Option<StoreError> {
+        self.failed.borrow().clone()
     }
 
     /// Resolves once the store has failed for good, with the reason.

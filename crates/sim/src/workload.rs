@@ -288,15 +288,10 @@ pub fn jobfile(
         spec.stacks = r
             .stacks
             .iter()
-            .map(|s| Stack::parse(s).ok_or_else(|| bad("stacks", format!("unknown stack '{s}'"))))
+            .map(|s| Stack::resolve(s).map_err(|e| bad("stacks", e.to_string())))
             .collect::<Result<_, _>>()?;
         if let Some(c) = &r.class {
-            spec.class = PriorityClass::parse(c).ok_or_else(|| {
-                bad(
-                    "class",
-                    format!("'{c}' is not guaranteed, standard or preemptible"),
-                )
-            })?;
+            spec.class = PriorityClass::resolve(c).map_err(|e| bad("class", e.to_string()))?;
         }
         spec.workload = r.workload.clone();
         spec.estimated_runtime = r.estimate.map(Span::from_secs_f64);

@@ -3,6 +3,7 @@
 //! Prints: one full cycle from an empty cluster with a long queue, one arrival into a busy cluster with a
 //! long queue, a full re-cycle of the busy cluster, placements per second under churn, and peak memory.
 
+use crate::latency::{ms, quantile, us};
 use crate::memory;
 use crate::setup::Common;
 use crate::workload::{Generator, Source};
@@ -55,20 +56,8 @@ pub struct Args {
     seed: u64,
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.1} µs", d.as_secs_f64() * 1e6)
-}
-
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
-}
-
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 /// Runs the benchmark and prints its table.

@@ -6,6 +6,7 @@
 //! 3. The scheduling cycle inside the server with 10,000 pending jobs on a full 1,280-node cluster: jobs end
 //!    one at a time (agent reports over HTTP) and the freed devices are rescheduled.
 
+use crate::latency::summary;
 use anyhow::{Context, Result, bail, ensure};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,27 +41,6 @@ pub struct Args {
     /// Jobs ended one at a time during the scheduling benchmark.
     #[arg(long, default_value_t = 100)]
     pub churn: usize,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-fn summary(mut lat: Vec<Duration>) -> String {
-    lat.sort_unstable();
-    format!(
-        "p50 {}, p99 {}, max {}",
-        ms(percentile(&lat, 0.5)),
-        ms(percentile(&lat, 0.99)),
-        ms(lat.last().copied().unwrap_or_default())
-    )
 }
 
 struct Bench {

@@ -198,7 +198,8 @@ pub fn jobs(conn: &Connection, args: &JobsArgs) -> Result<()> {
     Ok(())
 }
 
-fn now_s() -> f64 {
+/// Unix seconds now.
+pub fn now_s() -> f64 {
     wanka_server::now_us() as f64 / 1e6
 }
 

@@ -4,6 +4,7 @@ mod bench_sched;
 mod bench_server;
 mod catalog_cmd;
 mod cli;
+mod latency;
 mod memory;
 mod remote;
 mod server_cmd;

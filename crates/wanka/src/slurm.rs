@@ -164,8 +164,7 @@ fn squeue(conn: &Connection, args: &[String]) -> Result<()> {
         list.retain(|j| ids.contains(&j.id));
     }
     list.reverse();
-    let now = wanka_server::now_us() as f64 / 1e6;
-    print!("{}", cli::job_table(&list, now, header));
+    print!("{}", cli::job_table(&list, cli::now_s(), header));
     Ok(())
 }
 
@@ -195,7 +194,7 @@ fn sinfo(conn: &Connection, args: &[String]) -> Result<()> {
     let header = !opts.iter().any(|(k, _)| *k == "noheader");
     let client = conn.client()?;
     let nodes = block_on(async { Ok(client.nodes().await?) })?;
-    let now = wanka_server::now_us() as f64 / 1e6;
+    let now = cli::now_s();
     if per_node {
         let text = cli::node_table(&nodes, now);
         let skip = usize::from(!header);

@@ -1,5 +1,5 @@
-//! wanka's own job file: JSON Lines, one job per line, the same fields the server's submission API takes.
-//! Blank lines and lines starting with `#` are skipped. Fields:
+//! wanka's own job file: JSON Lines, one job per line, with the field names of the server's submission API
+//! (`wanka_api::SubmitJob`) for what a job asks for, plus the trace's own timing fields. Blank lines and lines starting with `#` are skipped. Fields:
 //!
 //! | field | type | meaning |
 //! |---|---|---|

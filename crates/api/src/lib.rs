@@ -32,6 +32,9 @@ pub struct SubmitJob {
     /// Devices per replica (0 for a host-only job).
     #[serde(default = "one")]
     pub devices_per_replica: u32,
+    /// Processes per replica (Slurm --ntasks-per-node): each gets its own RANK and LOCAL_RANK.
+    #[serde(default = "one")]
+    pub tasks_per_node: u32,
     /// A fraction of one device, thousandths.
     #[serde(default)]
     pub fraction_milli: Option<u32>,
@@ -100,6 +103,7 @@ impl Default for SubmitJob {
             tenant: None,
             replicas: 1,
             devices_per_replica: 1,
+            tasks_per_node: 1,
             fraction_milli: None,
             models: Vec::new(),
             stacks: Vec::new(),
@@ -377,6 +381,24 @@ pub struct RegisterNode {
     /// Address other replicas reach this node at (for MASTER_ADDR).
     #[serde(default)]
     pub address: Option<String>,
+    /// Interconnect island of each device (NVLink, HCCS, MetaXLink groups); empty: one island.
+    #[serde(default)]
+    pub domains: Vec<u8>,
+    /// Replicas the agent runs now (after its restart: the ones it re-adopted), so the server can tell
+    /// which of them are stale and which of its runs on this node were lost.
+    #[serde(default)]
+    pub tasks: Vec<TaskRef>,
+}
+
+/// One replica run on a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TaskRef {
+    /// Job id.
+    pub job: u64,
+    /// The run.
+    pub attempt: u32,
+    /// Replica rank.
+    pub rank: u32,
 }
 
 /// One device's telemetry in a heartbeat.
@@ -395,6 +417,24 @@ pub struct DeviceTelemetry {
     /// Temperature, Celsius.
     #[serde(default)]
     pub temperature_c: Option<f64>,
+    /// Memory, MiB.
+    #[serde(default)]
+    pub memory_total_mib: Option<u64>,
+    /// Power draw, watts.
+    #[serde(default)]
+    pub power_w: Option<f64>,
+    /// The vendor's health word (OK, Warning, Alarm, Critical, ...), when its tool gives one.
+    #[serde(default)]
+    pub health: Option<String>,
+    /// Fault codes the device reports now (NVIDIA XIDs as `xid-79`, Ascend error codes, ...).
+    #[serde(default)]
+    pub faults: Vec<String>,
+    /// Correctable ECC errors since the driver loaded.
+    #[serde(default)]
+    pub ecc_corrected: Option<u64>,
+    /// Uncorrectable ECC errors since the driver loaded.
+    #[serde(default)]
+    pub ecc_uncorrected: Option<u64>,
 }
 
 /// A heartbeat.
@@ -424,6 +464,9 @@ pub enum Assignment {
         replicas: u32,
         /// Devices on this node.
         devices: Vec<u32>,
+        /// Processes to start for this replica (each with its RANK and LOCAL_RANK).
+        #[serde(default = "one")]
+        tasks: u32,
         /// Environment the process must get (visible devices, distributed-training variables, ...).
         env: BTreeMap<String, String>,
         /// The batch script, if any.
@@ -471,6 +514,8 @@ pub enum TaskState {
     Running,
     /// The process ended.
     Exited,
+    /// The agent lost track of the process (it restarted and found neither the process nor its exit code).
+    Lost,
 }
 
 /// The answer to a node registration.
@@ -480,6 +525,9 @@ pub struct Registered {
     pub node: String,
     /// The server's run: assignment sequence numbers start again when it changes.
     pub epoch: u64,
+    /// Of the tasks the agent listed, those the server no longer runs there: the agent stops them.
+    #[serde(default)]
+    pub stale: Vec<TaskRef>,
 }
 
 /// One assignment with its place in the node's sequence.
@@ -499,6 +547,91 @@ pub struct Assignments {
     pub epoch: u64,
     /// The work, in order.
     pub assignments: Vec<Numbered>,
+}
+
+/// The variables that tell one process of a replica who it is among all the job's processes, as torchrun
+/// and Slurm's srun set them: replica `rank` of `replicas`, process `local` of `tasks` on its node.
+pub fn process_env(
+    rank: u32,
+    replicas: u32,
+    local: u32,
+    tasks: u32,
+) -> [(&'static str, String); 8] {
+    let global = rank * tasks + local;
+    let world = replicas * tasks;
+    [
+        ("RANK", global.to_string()),
+        ("LOCAL_RANK", local.to_string()),
+        ("LOCAL_WORLD_SIZE", tasks.to_string()),
+        ("WORLD_SIZE", world.to_string()),
+        ("SLURM_PROCID", global.to_string()),
+        ("SLURM_LOCALID", local.to_string()),
+        ("SLURM_NTASKS", world.to_string()),
+        ("WANKA_TASK_RANK", global.to_string()),
+    ]
+}
+
+/// A piece of a task's output, shipped by its agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogChunk {
+    /// Node name.
+    pub node: String,
+    /// Which stream of which process.
+    #[serde(flatten)]
+    pub stream: LogStream,
+    /// Byte offset of `data` in the stream.
+    pub offset: u64,
+    /// The bytes, as text (invalid UTF-8 replaced).
+    pub data: String,
+    /// The process has ended and this is the last chunk.
+    #[serde(default)]
+    pub eof: bool,
+}
+
+/// One output stream of one process of a job.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LogStream {
+    /// Job id.
+    pub job: u64,
+    /// The run.
+    pub attempt: u32,
+    /// Replica rank.
+    pub rank: u32,
+    /// Process on the replica's node (LOCAL_RANK).
+    pub task: u32,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+}
+
+/// What the server holds of one stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogInfo {
+    /// Which stream.
+    #[serde(flatten)]
+    pub stream: LogStream,
+    /// Bytes held.
+    pub size: u64,
+    /// The process has ended and all its output arrived.
+    pub complete: bool,
+}
+
+/// Bytes of one stream from an offset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogText {
+    /// The text.
+    pub data: String,
+    /// Offset to ask from next time.
+    pub next: u64,
+    /// No more will come.
+    pub complete: bool,
+}
+
+/// The offset a log stream's server copy has reached (the answer to a chunk).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogAck {
+    /// Bytes held; the agent sends from here.
+    pub size: u64,
 }
 
 /// Cancelling a job.

@@ -615,6 +615,7 @@ fn combine(o: Opts, script: Option<&str>) -> Result<Batch, SbatchError> {
         tenant: o.account,
         replicas: nodes,
         devices_per_replica: devices,
+        tasks_per_node,
         models,
         class,
         time_limit_s: o.time_s,

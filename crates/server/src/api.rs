@@ -17,8 +17,9 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wanka_api::{
-    ApiError, Assignments, CancelJob, CreateToken, Heartbeat, JobEvent, JobState, NodeState,
-    PutTenant, RegisterNode, Role, SubmitJob, Submitted, TaskReport, Token,
+    ApiError, Assignments, CancelJob, CreateToken, Heartbeat, JobEvent, JobState, LogAck, LogChunk,
+    LogInfo, LogStream, LogText, NodeState, PutTenant, RegisterNode, Role, SubmitJob, Submitted,
+    TaskReport, Token,
 };
 
 /// The OpenAPI document the server serves at `/api/v1/openapi.json`.
@@ -142,6 +143,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route(&v1("/jobs/{id}/cancel"), post(cancel_job))
         .route(&v1("/jobs/{id}/events"), get(job_events))
         .route(&v1("/jobs/{id}/explain"), get(explain_job))
+        .route(&v1("/jobs/{id}/logs"), get(list_logs))
+        .route(
+            &v1("/jobs/{id}/logs/{attempt}/{rank}/{task}/{stream}"),
+            get(read_log),
+        )
         .route(&v1("/nodes"), get(list_nodes))
         .route(&v1("/nodes/{name}"), get(get_node))
         .route(&v1("/nodes/{name}/{action}"), post(node_action))
@@ -152,6 +158,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(&v1("/agent/heartbeat"), post(heartbeat))
         .route(&v1("/agent/assignments"), get(assignments))
         .route(&v1("/agent/report"), post(report))
+        .route(&v1("/agent/logs"), post(ship_log))
         .fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(app.clone(), timed))
         .with_state(app)
@@ -530,4 +537,84 @@ async fn report(
     let Json(rep) = body?;
     app.change(|core, now| core.report(&rep, now)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl From<crate::logs::LogError> for Error {
+    fn from(e: crate::logs::LogError) -> Error {
+        match e {
+            crate::logs::LogError::Invalid(m) => Error(StatusCode::BAD_REQUEST, m),
+            e @ crate::logs::LogError::Io { .. } => {
+                Error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+        }
+    }
+}
+
+async fn ship_log(
+    State(app): State<Arc<App>>,
+    auth: Auth,
+    body: std::result::Result<Json<LogChunk>, JsonRejection>,
+) -> Result<Json<LogAck>> {
+    auth.require(AGENTS, "the agent protocol")?;
+    let Json(chunk) = body?;
+    if !app.core().jobs.contains_key(&chunk.stream.job) {
+        return Err(Error(
+            StatusCode::NOT_FOUND,
+            format!("job {} does not exist", chunk.stream.job),
+        ));
+    }
+    Ok(Json(app.logs().append(&chunk)?))
+}
+
+async fn list_logs(
+    State(app): State<Arc<App>>,
+    auth: Auth,
+    Path(id): Path<u64>,
+) -> Result<Json<Vec<LogInfo>>> {
+    auth.require(SUBMITTERS, "reading job output")?;
+    app.core().visible_job(&auth.0, id)?;
+    Ok(Json(app.logs().list(id)?))
+}
+
+/// Where to read a stream from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// Byte offset (from the previous answer's `next`).
+    #[serde(default)]
+    pub offset: u64,
+    /// Seconds to wait for output when there is none yet (follow).
+    #[serde(default)]
+    pub wait_s: u64,
+}
+
+async fn read_log(
+    State(app): State<Arc<App>>,
+    auth: Auth,
+    Path((id, attempt, rank, task, stream)): Path<(u64, u32, u32, u32, String)>,
+    query: std::result::Result<Query<LogQuery>, QueryRejection>,
+) -> Result<Json<LogText>> {
+    auth.require(SUBMITTERS, "reading job output")?;
+    let Query(q) = query?;
+    app.core().visible_job(&auth.0, id)?;
+    let s = LogStream {
+        job: id,
+        attempt,
+        rank,
+        task,
+        stream,
+    };
+    let deadline = Instant::now() + Duration::from_secs(q.wait_s).min(MAX_WAIT);
+    let mut changed = app.logs().subscribe();
+    loop {
+        changed.mark_unchanged();
+        let text = app.logs().read(&s, q.offset)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !text.data.is_empty() || text.complete || left.is_zero() {
+            return Ok(Json(text));
+        }
+        if tokio::time::timeout(left, changed.changed()).await.is_err() {
+            return Ok(Json(app.logs().read(&s, q.offset)?));
+        }
+    }
 }

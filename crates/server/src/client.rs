@@ -5,8 +5,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 use wanka_api::{
-    Assignments, CancelJob, CreateToken, Heartbeat, JobEvent, JobView, NodeView, PutTenant,
-    RegisterNode, Registered, SubmitJob, Submitted, TaskReport, TenantView, Token,
+    Assignments, CancelJob, CreateToken, Heartbeat, JobEvent, JobView, LogAck, LogChunk, LogInfo,
+    LogStream, LogText, NodeView, PutTenant, RegisterNode, Registered, SubmitJob, Submitted,
+    TaskReport, TenantView, Token,
 };
 
 /// A failed call.
@@ -243,6 +244,35 @@ impl Client {
             Method::GET,
             &Self::v1(&format!(
                 "/agent/assignments?node={node}&after={after}&wait_s={wait_s}{epoch}"
+            )),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Ships a piece of a task's output (agent protocol).
+    pub async fn ship_log(&self, chunk: &LogChunk) -> Result<LogAck> {
+        self.call(Method::POST, &Self::v1("/agent/logs"), Some(chunk))
+            .await
+    }
+
+    /// The output streams the server holds for a job.
+    pub async fn logs(&self, job: u64) -> Result<Vec<LogInfo>> {
+        self.call(
+            Method::GET,
+            &Self::v1(&format!("/jobs/{job}/logs")),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// One stream's text from `offset`, waiting up to `wait_s` for some when there is none yet.
+    pub async fn read_log(&self, s: &LogStream, offset: u64, wait_s: u64) -> Result<LogText> {
+        self.call(
+            Method::GET,
+            &Self::v1(&format!(
+                "/jobs/{}/logs/{}/{}/{}/{}?offset={offset}&wait_s={wait_s}",
+                s.job, s.attempt, s.rank, s.task, s.stream
             )),
             None::<&()>,
         )

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod lifecycle;
+pub mod logs;
 pub mod metrics;
 pub mod nodes;
 pub mod spec;
@@ -27,7 +28,7 @@ use wanka_sched::{Config as SchedConfig, Scheduler};
 /// How to run the server.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Where the SQLite file and the first admin token live.
+    /// Where the SQLite file, the first admin token and job output live.
     pub data_dir: PathBuf,
     /// `--database`: empty for SQLite in the data directory, or a `postgres://` URL.
     pub database: Option<String>,
@@ -70,6 +71,7 @@ pub struct App {
     store: Store,
     kick: Notify,
     metrics: metrics::Metrics,
+    logs: logs::Logs,
 }
 
 /// Unix microseconds now: the one clock the server reads.
@@ -130,6 +132,11 @@ impl App {
     /// The metrics.
     pub fn metrics(&self) -> &metrics::Metrics {
         &self.metrics
+    }
+
+    /// Job output.
+    pub fn logs(&self) -> &logs::Logs {
+        &self.logs
     }
 }
 
@@ -198,6 +205,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         store,
         kick: Notify::new(),
         metrics: metrics::Metrics::default(),
+        logs: logs::Logs::new(config.data_dir.join("logs")),
     });
     app.kick.notify_one();
     let router = api::router(app.clone());

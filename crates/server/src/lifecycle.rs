@@ -238,6 +238,7 @@ impl Core {
                         rank: rank as u32,
                         replicas: nodes.len() as u32,
                         devices: p.devices.clone(),
+                        tasks: r.spec.tasks_per_node,
                         env,
                         script: r.spec.script.clone(),
                         command: r.spec.command.clone(),
@@ -299,6 +300,14 @@ impl Core {
                 );
             }
             (TaskState::Running, _) => {}
+            (TaskState::Lost, _) => {
+                let why = format!(
+                    "rank {} on {} was lost: its agent restarted and found neither the process nor its \
+                     exit code",
+                    rep.rank, rep.node
+                );
+                self.interrupt(id, why, now);
+            }
             (TaskState::Exited, JobState::Preempting) => {
                 let by = r.preempt.map_or(0, |p| p.0);
                 let code = code_text(rep.exit_code);

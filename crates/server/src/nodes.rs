@@ -3,7 +3,7 @@
 
 use crate::state::{Core, NodeInfo, Refused, valid_name};
 use std::collections::{BTreeSet, HashMap};
-use wanka_api::{Heartbeat, NodeState, NodeView, RegisterNode, Registered};
+use wanka_api::{Assignment, Heartbeat, NodeState, NodeView, RegisterNode, Registered, TaskRef};
 use wanka_model::{NodeId, NodeSpec, Topology};
 
 /// Leaf and spine of a node whose registration names none: one flat network.
@@ -13,8 +13,9 @@ const DEFAULT_SPINE: &str = "spine-0";
 
 impl Core {
     /// An agent announcing its node (again, after a restart of either side).
-    pub fn register(&mut self, reg: RegisterNode, now: i64) -> Result<Registered, Refused> {
+    pub fn register(&mut self, mut reg: RegisterNode, now: i64) -> Result<Registered, Refused> {
         valid_name("node", &reg.name)?;
+        let tasks = std::mem::take(&mut reg.tasks);
         let model = self
             .sched
             .catalog()
@@ -74,10 +75,73 @@ impl Core {
                 self.nodes.get_mut(&name).expect("added").last_heartbeat_us = Some(now);
             }
         }
+        let stale = self.reconcile(&name, &tasks, now);
         Ok(Registered {
             node: name,
             epoch: self.epoch,
+            stale,
         })
+    }
+
+    /// Compares what a (re)starting agent runs with what the server believes runs on its node: tasks of
+    /// runs that moved on are stale (the agent stops them); runs the agent no longer has, and whose start
+    /// it already took, were lost with its processes and go back to the queue.
+    fn reconcile(&mut self, node: &str, tasks: &[TaskRef], now: i64) -> Vec<TaskRef> {
+        let current = |r: &crate::state::JobRecord, t: &TaskRef| {
+            r.attempt == t.attempt
+                && r.holds_devices()
+                && r.replicas
+                    .get(t.rank as usize)
+                    .is_some_and(|p| p.node == node)
+        };
+        let stale: Vec<TaskRef> = tasks
+            .iter()
+            .filter(|t| !self.jobs.get(&t.job).is_some_and(|r| current(r, t)))
+            .copied()
+            .collect();
+        let undelivered: BTreeSet<(u64, u32)> = self
+            .outboxes
+            .get(node)
+            .map(|o| {
+                o.items
+                    .iter()
+                    .filter_map(|n| match &n.assignment {
+                        Assignment::Start { job, attempt, .. } => Some((*job, *attempt)),
+                        Assignment::Stop { .. } => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let lost: Vec<(u64, u32)> = self
+            .active
+            .iter()
+            .flat_map(|id| {
+                let r = &self.jobs[id];
+                r.replicas
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.node == node)
+                    .map(move |(rank, _)| (*id, rank as u32))
+            })
+            .filter(|&(id, rank)| {
+                let attempt = self.jobs[&id].attempt;
+                !undelivered.contains(&(id, attempt))
+                    && !tasks.contains(&TaskRef {
+                        job: id,
+                        attempt,
+                        rank,
+                    })
+            })
+            .collect();
+        for (id, rank) in lost {
+            if self.active.contains(&id) {
+                let why = format!(
+                    "rank {rank} on {node} was lost: the node's agent restarted without its process"
+                );
+                self.interrupt(id, why, now);
+            }
+        }
+        stale
     }
 
     /// Adds a node to memory and the scheduler.
@@ -99,7 +163,7 @@ impl Core {
             name: reg.name.clone(),
             model,
             devices: reg.devices,
-            domains: Vec::new(),
+            domains: reg.domains.clone(),
             cpu_milli: reg.cpu_milli,
             memory_mib: reg.memory_mib,
             topology: Topology {

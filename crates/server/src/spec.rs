@@ -42,6 +42,9 @@ pub fn job_spec(
     {
         return Err("workload: empty; leave it out to normalize by peak throughput".to_string());
     }
+    if sub.tasks_per_node == 0 {
+        return Err("tasks_per_node must be at least 1".to_string());
+    }
     for key in sub.env.keys() {
         if key.is_empty() || key.contains('=') || key.contains('\0') {
             return Err(format!("env: '{key}' is not a valid variable name"));
@@ -73,7 +76,9 @@ pub fn job_spec(
 
 /// What one replica's processes are told about the job: the devices they may see (every variable the
 /// model's runtime reads), the rendezvous (PyTorch's names) and Slurm's names for the same facts, so that
-/// scripts written for either run unchanged. The user's own variables come last and win.
+/// scripts written for either run unchanged. The user's own variables come last and win. Each process's
+/// own rank (RANK, LOCAL_RANK, WORLD_SIZE, ...) is added by the agent that starts it
+/// ([`wanka_api::process_env`]).
 #[allow(clippy::too_many_arguments)]
 pub fn replica_env(
     job: u64,
@@ -110,7 +115,6 @@ pub fn replica_env(
     set("NODE_RANK", rank.to_string());
     set("NNODES", replicas.to_string());
     set("NPROC_PER_NODE", per_node.max(1).to_string());
-    set("WORLD_SIZE", (replicas * per_node.max(1)).to_string());
     set("SLURM_JOB_ID", job.to_string());
     set("SLURM_JOBID", job.to_string());
     set("SLURM_JOB_NAME", name.to_string());
@@ -153,7 +157,7 @@ mod tests {
         assert_eq!(spec.name, "job-9");
 
         type Change = fn(&mut SubmitJob);
-        let cases: [(Change, &str); 6] = [
+        let cases: [(Change, &str); 7] = [
             (
                 |s| s.models = vec!["H1OO".into()],
                 "models: unknown accelerator model 'H1OO'",
@@ -169,6 +173,10 @@ mod tests {
             (|s| s.command.clear(), "nothing to run"),
             (|s| s.replicas = 0, "replicas must be at least 1"),
             (|s| s.fraction_milli = Some(500), "fraction"),
+            (
+                |s| s.tasks_per_node = 0,
+                "tasks_per_node must be at least 1",
+            ),
         ];
         for (change, expected) in cases {
             let mut s = sub();
@@ -188,7 +196,7 @@ mod tests {
         let nodes = vec!["n1".to_string(), "n2".to_string()];
         let env = replica_env(42, "llm", &s, model, 1, &[0, 1, 2, 3], &nodes, "10.0.0.1");
         assert_eq!(env["CUDA_VISIBLE_DEVICES"], "0,1,2,3");
-        assert_eq!(env["WORLD_SIZE"], "8");
+        assert_eq!(env["NPROC_PER_NODE"], "4");
         assert_eq!(env["NODE_RANK"], "1");
         assert_eq!(env["SLURM_JOB_NODELIST"], "n1,n2");
         assert_eq!(env["MASTER_ADDR"], "10.0.0.1");

@@ -133,6 +133,8 @@ fn h100_node(name: &str) -> RegisterNode {
         leaf: Some("leaf-a".into()),
         spine: None,
         address: Some(format!("{name}.example")),
+        domains: Vec::new(),
+        tasks: Vec::new(),
     }
 }
 
@@ -183,13 +185,16 @@ async fn lifecycle_and_events(backend: Backend) {
             rank,
             env,
             devices,
+            tasks,
             ..
         } = &a[0].assignment
         else {
             panic!("{a:?}")
         };
-        assert_eq!((*job, *attempt, devices.len()), (id, 1, 8));
-        assert_eq!(env["WORLD_SIZE"], "16");
+        assert_eq!((*job, *attempt, devices.len(), *tasks), (id, 1, 8, 1));
+        assert_eq!(env["NNODES"], "2");
+        // Each process's own rank and the world size are the agent's to add (wanka_api::process_env).
+        assert!(!env.contains_key("WORLD_SIZE"));
         assert_eq!(env["MASTER_ADDR"], "n1.example");
         assert_eq!(env["CUDA_VISIBLE_DEVICES"], "0,1,2,3,4,5,6,7");
         ranks.push((node, *rank));
@@ -487,6 +492,146 @@ async fn lost_nodes_and_preemption(backend: Backend) {
     assert_eq!(s.admin.nodes().await.unwrap()[0].state, NodeState::Ready);
 }
 
+/// An agent that restarts lists the replicas it still runs: those the server moved on from are stale, and
+/// the runs it no longer has were lost with it. Output shipped by agents is read back by tenants.
+async fn agent_restart_and_output(backend: Backend) {
+    let s = Server::start(backend).await;
+    let agent = s.token(Role::Agent, None).await;
+    agent.register(&h100_node("n1")).await.unwrap();
+    let kept = s.admin.submit(&job(1, 4)).await.unwrap().id;
+    let lost = s.admin.submit(&job(1, 4)).await.unwrap().id;
+    wait_state(&s.admin, lost, JobState::Starting).await;
+    let mut a = starts(&agent, "n1", 0).await;
+    while a.len() < 2 {
+        a = starts(&agent, "n1", 0).await;
+    }
+    let after = a.last().unwrap().seq;
+    // Acknowledged: the agent has taken both starts.
+    agent.poll("n1", None, after, 0).await.unwrap();
+    for id in [kept, lost] {
+        agent
+            .report(&TaskReport {
+                node: "n1".into(),
+                job: id,
+                attempt: 1,
+                rank: 0,
+                state: TaskState::Running,
+                exit_code: None,
+            })
+            .await
+            .unwrap();
+    }
+    // The agent comes back with `kept` (re-adopted) and a replica of an attempt the server never made.
+    let current = wanka_api::TaskRef {
+        job: kept,
+        attempt: 1,
+        rank: 0,
+    };
+    let stale = wanka_api::TaskRef {
+        job: kept,
+        attempt: 7,
+        rank: 0,
+    };
+    let mut reg = h100_node("n1");
+    reg.tasks = vec![current, stale];
+    let r = agent.register(&reg).await.unwrap();
+    assert_eq!(r.stale, vec![stale]);
+    assert_eq!(s.admin.job(kept).await.unwrap().state, JobState::Running);
+    // Requeued at once (it may run again, here or after this silent test node is declared lost).
+    let events = s.admin.events(lost).await.unwrap();
+    assert!(
+        events[3]
+            .reason
+            .contains("rank 0 on n1 was lost: the node's agent restarted"),
+        "{events:?}"
+    );
+    assert_eq!(events[3].state, JobState::Pending);
+
+    // Output: chunks by offset, a retry stored once, then read back from any offset.
+    let stream = wanka_api::LogStream {
+        job: kept,
+        attempt: 1,
+        rank: 0,
+        task: 0,
+        stream: "stdout".into(),
+    };
+    let chunk = |offset: u64, data: &str, eof: bool| wanka_api::LogChunk {
+        node: "n1".into(),
+        stream: stream.clone(),
+        offset,
+        data: data.into(),
+        eof,
+    };
+    assert_eq!(
+        agent
+            .ship_log(&chunk(0, "step 1\n", false))
+            .await
+            .unwrap()
+            .size,
+        7
+    );
+    assert_eq!(
+        agent
+            .ship_log(&chunk(0, "step 1\n", false))
+            .await
+            .unwrap()
+            .size,
+        7
+    );
+    assert_eq!(
+        agent
+            .ship_log(&chunk(7, "done\n", true))
+            .await
+            .unwrap()
+            .size,
+        12
+    );
+    let listed = s.admin.logs(kept).await.unwrap();
+    assert_eq!(
+        (listed.len(), listed[0].size, listed[0].complete),
+        (1, 12, true)
+    );
+    let t = s.admin.read_log(&stream, 0, 0).await.unwrap();
+    assert_eq!(
+        (t.data.as_str(), t.next, t.complete),
+        ("step 1\ndone\n", 12, true)
+    );
+    let tenant = s.token(Role::Tenant, Some("default")).await;
+    assert_eq!(tenant.read_log(&stream, 7, 0).await.unwrap().data, "done\n");
+    s.admin
+        .put_tenant(
+            "other",
+            &wanka_api::PutTenant {
+                weight: None,
+                quota_devices: None,
+            },
+        )
+        .await
+        .unwrap();
+    let other = s.token(Role::Tenant, Some("other")).await;
+    let denied = other.logs(kept).await.unwrap_err();
+    assert!(matches!(denied.status(), Some(403 | 404)), "{denied}");
+    let bad = wanka_api::LogStream {
+        stream: "stdin".into(),
+        ..stream.clone()
+    };
+    assert_eq!(
+        s.admin.read_log(&bad, 0, 0).await.unwrap_err().status(),
+        Some(400)
+    );
+    let unknown = agent
+        .ship_log(&wanka_api::LogChunk {
+            stream: wanka_api::LogStream {
+                job: 999,
+                ..stream.clone()
+            },
+            ..chunk(0, "x", false)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.status(), Some(404));
+}
+
 async fn metrics_and_openapi(backend: Backend) {
     let s = Server::start(backend).await;
     let agent = s.token(Role::Agent, None).await;
@@ -527,7 +672,11 @@ async fn metrics_and_openapi(backend: Backend) {
         let concrete = path
             .replace("{id}", &id.to_string())
             .replace("{name}", "n1")
-            .replace("{action}", "cordon");
+            .replace("{action}", "cordon")
+            .replace("{attempt}", "1")
+            .replace("{rank}", "0")
+            .replace("{task}", "0")
+            .replace("{stream}", "stdout");
         for method in ops.as_object().unwrap().keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let resp = http
@@ -549,7 +698,7 @@ async fn metrics_and_openapi(backend: Backend) {
         }
     }
     // As many as `api::router` declares: an undocumented route shows up as a mismatch here.
-    assert_eq!(checked, 20);
+    assert_eq!(checked, 23);
 }
 
 macro_rules! suite {
@@ -576,6 +725,7 @@ macro_rules! suite {
 }
 
 suite!(
+    agent_restart_and_output,
     lifecycle_and_events,
     auth_roles_and_errors,
     restart_keeps_state,

@@ -209,6 +209,8 @@ async fn register(agent: &Client, agents: usize) -> Result<()> {
                 leaf: Some(format!("leaf-{}", i / 32)),
                 spine: Some(format!("spine-{}", i / 256)),
                 address: Some(format!("10.0.{}.{}", i / 250, i % 250 + 1)),
+                domains: Vec::new(),
+                tasks: Vec::new(),
             })
             .await?;
     }
@@ -247,6 +249,12 @@ async fn heartbeats(agent: &Client, args: &Args) -> Result<()> {
                             ),
                             memory_used_mib: Some(40_000 + u64::from(d) * 100),
                             temperature_c: Some(55.0 + f64::from(d)),
+                            memory_total_mib: Some(81_920),
+                            power_w: Some(400.0 + f64::from(d)),
+                            health: Some("OK".into()),
+                            faults: Vec::new(),
+                            ecc_corrected: Some(0),
+                            ecc_uncorrected: Some(0),
                         })
                         .collect(),
                 };

@@ -1,10 +1,13 @@
 //! `wanka`: one binary for the control plane of a heterogeneous AI compute center.
 
+mod agent_cmd;
 mod bench_sched;
 mod bench_server;
 mod catalog_cmd;
 mod cli;
+mod dev;
 mod latency;
+mod logs_cmd;
 mod memory;
 mod remote;
 mod server_cmd;
@@ -33,12 +36,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// A local cluster in one command: the server on SQLite and simulated nodes of several vendors.
+    Dev(Box<dev::Args>),
     /// Run the control plane: API, scheduling loop, durable state (SQLite by default, or PostgreSQL).
     Server(Box<server_cmd::Args>),
+    /// Run the node agent: register this node's accelerators, heartbeat, run the jobs placed here.
+    Agent(Box<agent_cmd::Args>),
     /// Submit a job: sbatch options and a batch script (its #SBATCH lines are honored), or `-- command`.
     Submit(cli::SubmitArgs),
     /// The queue: jobs with their state and the reason a job waits (like squeue).
     Jobs(cli::JobsArgs),
+    /// A job's output (stdout and stderr of every process), from any machine.
+    Logs(logs_cmd::Args),
     /// One job.
     Job {
         #[command(subcommand)]
@@ -165,6 +174,11 @@ enum Bench {
 }
 
 fn main() -> Result<()> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The shim under every task process: no option parsing, nothing between it and the command.
+    if argv.get(1).is_some_and(|a| a == "task-shim") {
+        return agent_cmd::task_shim(&argv[2..]);
+    }
     let mut args = std::env::args();
     if let Some(command) = args.next().as_deref().and_then(slurm::command_of) {
         return slurm::run(command, &args.collect::<Vec<_>>());
@@ -172,7 +186,10 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let conn = &cli.conn;
     match &cli.command {
+        Command::Dev(args) => dev::run(&cli.common, args),
         Command::Server(args) => server_cmd::run(&cli.common, args),
+        Command::Agent(args) => agent_cmd::run(&cli.common, conn, args),
+        Command::Logs(args) => logs_cmd::run(conn, args),
         Command::Submit(args) => cli::submit(conn, args),
         Command::Jobs(args) => cli::jobs(conn, args),
         Command::Job {

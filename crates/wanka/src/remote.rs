@@ -62,6 +62,12 @@ impl Connection {
 
     /// A client for the configured server.
     pub fn client(&self) -> Result<Client> {
+        let (server, token) = self.resolve()?;
+        Ok(Client::new(&server, token))
+    }
+
+    /// The server URL and token, from the flags, the environment, the config file or the defaults.
+    pub fn resolve(&self) -> Result<(String, Option<String>)> {
         let file = match config_path() {
             Some(p) if p.exists() => {
                 let text = std::fs::read_to_string(&p)
@@ -86,6 +92,6 @@ impl Connection {
                 local.exists().then(|| read_token(local)).transpose()?
             }
         };
-        Ok(Client::new(&server, token))
+        Ok((server, token))
     }
 }

@@ -65,6 +65,8 @@ fn acknowledged_jobs_survive_sigkill() {
                             leaf: None,
                             spine: None,
                             address: None,
+                            domains: Vec::new(),
+                            tasks: Vec::new(),
                         })
                         .await
                         .unwrap();

@@ -123,11 +123,11 @@ pub(crate) fn is_rule(line: &str) -> bool {
 fn names(cell: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for w in cell.split_whitespace() {
-        if w == "M." {
-            if let Some(p) = out.last_mut() {
-                p.push_str(" M.");
-                continue;
-            }
+        if w == "M."
+            && let Some(p) = out.last_mut()
+        {
+            p.push_str(" M.");
+            continue;
         }
         out.push(w.to_string());
     }

@@ -133,8 +133,11 @@ pub fn parse_board(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `npu-smi info -m`: (NPU id, chip id, logical id, chip name) per chip.
-pub fn parse_mapping(text: &str) -> (Vec<(u32, u32, u32, String)>, Vec<ParseError>) {
+/// A row of `npu-smi info -m`: NPU id, chip id, logical id (what ASCEND_RT_VISIBLE_DEVICES takes), name.
+pub type ChipMapping = (u32, u32, u32, String);
+
+/// `npu-smi info -m`: one mapping per chip.
+pub fn parse_mapping(text: &str) -> (Vec<ChipMapping>, Vec<ParseError>) {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (n, line) in numbered(text) {

@@ -1,0 +1,394 @@
+//! End to end under `wanka dev`: real agents running real processes. A 2-node × 2-device job prints its
+//! environment (every variable checked, through `wanka logs`); a cancelled job's process group is gone; a
+//! killed agent's node is declared lost and its job requeued, and the restarted agent stops what the server
+//! moved on from; an agent restarted in time re-adopts its running task and reports its exit code; a fault
+//! injected into a simulated device takes it out of service.
+
+mod common;
+
+use common::Server;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use wanka_api::{JobState, NodeState};
+use wanka_server::client::Client;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wanka");
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wanka-cluster-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A dev cluster in `dir` with these node groups; returns it, its URL and an admin client.
+fn dev(dir: &Path, nodes: &[&str], node_timeout: u64) -> (Server, String, Client) {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "dev",
+        "--listen",
+        "127.0.0.1:0",
+        "--heartbeat-s",
+        "0.2",
+        "--kill-grace",
+        "2",
+    ])
+    .args(["--node-timeout", &node_timeout.to_string(), "--data-dir"])
+    .arg(dir);
+    for n in nodes {
+        cmd.args(["--node", n]);
+    }
+    let (server, url) = common::spawn(cmd);
+    let token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    let client = Client::new(&url, Some(token.trim().to_string()));
+    (server, url, client)
+}
+
+/// Runs the CLI against the cluster; its stdout, or a panic with its stderr.
+fn wanka(dir: &Path, url: &str, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("WANKA_SERVER", url)
+        .env("WANKA_TOKEN_FILE", dir.join("admin.token"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "wanka {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn submit(dir: &Path, url: &str, args: &[&str]) -> u64 {
+    let mut all = vec!["submit", "--parsable"];
+    all.extend_from_slice(args);
+    wanka(dir, url, &all).trim().parse().unwrap()
+}
+
+/// Polls until `check` holds (async runtime of its own: the tests are synchronous).
+fn wait_for<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn job(c: &Client, id: u64) -> wanka_api::JobView {
+    rt().block_on(c.job(id)).unwrap()
+}
+
+fn wait_state(c: &Client, id: u64, state: JobState, secs: u64) -> wanka_api::JobView {
+    wait_for(&format!("job {id} {state:?}"), secs, || {
+        let j = job(c, id);
+        (j.state == state).then_some(j)
+    })
+}
+
+/// Process group ids of the processes whose command line contains `needle`.
+fn groups_running(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let p = e.path();
+        let Ok(cmdline) = std::fs::read(p.join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !cmdline.contains(needle) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(p.join("stat")) else {
+            continue;
+        };
+        let rest = &stat[stat.rfind(')').unwrap() + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields[0] != "Z" {
+            out.push(fields[2].parse().unwrap());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether any live process belongs to group `pgid`.
+fn group_alive(pgid: i32) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read_to_string(e.path().join("stat")).is_ok_and(|stat| {
+            let rest = &stat[stat.rfind(')').unwrap() + 1..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            f[0] != "Z" && f[2].parse::<i32>() == Ok(pgid)
+        })
+    })
+}
+
+#[test]
+fn a_two_node_job_gets_its_environment_and_its_output_is_read_back() {
+    let dir = temp("env");
+    let (_cluster, url, admin) = dev(&dir, &["H100:2x2", "MLU370-X8:1x2"], 30);
+    let script = dir.join("env.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n#SBATCH -N 2\n#SBATCH --gpus-per-node=2\n#SBATCH --ntasks-per-node=2\n\
+         #SBATCH --constraint=H100\n#SBATCH -J envdump\n\
+         env | grep -E '^(CUDA_VISIBLE_DEVICES|MASTER_ADDR|MASTER_PORT|WORLD_SIZE|RANK|LOCAL_RANK|\
+         LOCAL_WORLD_SIZE|NODE_RANK|WANKA_JOB_ID|SLURM_PROCID|SLURM_NTASKS)=' | sort\n\
+         echo \"stderr of $RANK\" >&2\n",
+    )
+    .unwrap();
+    let id = submit(&dir, &url, &[script.to_str().unwrap()]);
+    let j = wait_state(&admin, id, JobState::Completed, 60);
+    let nodes: Vec<&str> = j.replicas.iter().map(|r| r.node.as_str()).collect();
+    assert_eq!(nodes, ["h100-1", "h100-2"], "one replica per 2-device node");
+
+    let out = wanka(&dir, &url, &["logs", &id.to_string(), "--stream", "stdout"]);
+    let mut seen: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for line in out.lines() {
+        let (who, kv) = line.split_once("] ").unwrap_or_else(|| panic!("{line}"));
+        let (k, v) = kv.split_once('=').unwrap();
+        seen.entry(who.trim_start_matches('[').to_string())
+            .or_default()
+            .insert(k.into(), v.into());
+    }
+    assert_eq!(seen.len(), 4, "{out}");
+    let port = (29500 + id % 2000).to_string();
+    for (who, env) in &seen {
+        let (node_rank, local): (u32, u32) = {
+            let (a, b) = who.split_once('.').unwrap();
+            (a.parse().unwrap(), b.parse().unwrap())
+        };
+        let expect = [
+            ("CUDA_VISIBLE_DEVICES", "0,1".to_string()),
+            ("MASTER_ADDR", "127.0.0.1".into()),
+            ("MASTER_PORT", port.clone()),
+            ("WORLD_SIZE", "4".into()),
+            ("RANK", (node_rank * 2 + local).to_string()),
+            ("LOCAL_RANK", local.to_string()),
+            ("LOCAL_WORLD_SIZE", "2".into()),
+            ("NODE_RANK", node_rank.to_string()),
+            ("WANKA_JOB_ID", id.to_string()),
+            ("SLURM_PROCID", (node_rank * 2 + local).to_string()),
+            ("SLURM_NTASKS", "4".into()),
+        ];
+        for (k, v) in expect {
+            assert_eq!(env.get(k), Some(&v), "{who} {k}: {env:?}");
+        }
+    }
+    let err = Command::new(BIN)
+        .args(["logs", &id.to_string(), "--stream", "stderr", "--rank", "1"])
+        .env("WANKA_SERVER", &url)
+        .env("WANKA_TOKEN_FILE", dir.join("admin.token"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8(err.stderr).unwrap();
+    assert_eq!(err, "[1.0] stderr of 2\n[1.1] stderr of 3\n");
+
+    // Follow mode on a running job prints lines as they come and ends with the job.
+    let id = submit(
+        &dir,
+        &url,
+        &[
+            "--gpus-per-node=1",
+            "--wrap",
+            "for i in 1 2 3; do echo line $i; sleep 0.3; done",
+        ],
+    );
+    let followed = wanka(&dir, &url, &["logs", &id.to_string(), "--follow"]);
+    assert_eq!(followed, "line 1\nline 2\nline 3\n");
+    assert_eq!(job(&admin, id).state, JobState::Completed);
+}
+
+#[test]
+fn cancelling_a_job_ends_its_whole_process_group() {
+    let dir = temp("cancel");
+    let (_cluster, url, admin) = dev(&dir, &["H100:1x2"], 30);
+    let marker = format!("sleep 6{}", std::process::id() % 1000);
+    let id = submit(
+        &dir,
+        &url,
+        &[
+            "--gpus-per-node=2",
+            "--wrap",
+            &format!("{marker} & {marker} & wait"),
+        ],
+    );
+    wait_state(&admin, id, JobState::Running, 30);
+    let groups = wait_for("the job's processes", 10, || {
+        let g = groups_running(&marker);
+        (!g.is_empty()).then_some(g)
+    });
+    assert_eq!(
+        groups.len(),
+        1,
+        "one process group for the task: {groups:?}"
+    );
+    wanka(&dir, &url, &["cancel", &id.to_string()]);
+    wait_for("the process group to end", 15, || {
+        (!group_alive(groups[0])).then_some(())
+    });
+    assert_eq!(job(&admin, id).state, JobState::Cancelled);
+
+    // A fault injected into a simulated device reaches the server with the next heartbeat: the device
+    // leaves service, and comes back when the fault is cleared.
+    let faults = dir.join("nodes/h100-1/devices.toml.faults.toml");
+    std::fs::write(
+        &faults,
+        "[[device]]\nindex = 1\nxid = [79]\necc_corrected = 12\n",
+    )
+    .unwrap();
+    let node = wait_for("the fault to arrive", 15, || {
+        let n = rt().block_on(admin.nodes()).unwrap().remove(0);
+        (n.unhealthy == [1]).then_some(n)
+    });
+    let d = &node.telemetry[1];
+    assert_eq!(
+        (d.health.as_deref(), d.faults.as_slice(), d.ecc_corrected),
+        (Some("Critical"), &["xid-79".to_string()][..], Some(12))
+    );
+    assert!(node.telemetry[0].healthy);
+    std::fs::write(&faults, "").unwrap();
+    wait_for("the fault to clear", 15, || {
+        rt().block_on(admin.nodes()).unwrap()[0]
+            .unhealthy
+            .is_empty()
+            .then_some(())
+    });
+}
+
+/// A `wanka agent` process of its own, with simulated devices.
+fn agent(dir: &Path, url: &str, name: &str) -> Child {
+    let work = dir.join(name);
+    std::fs::create_dir_all(&work).unwrap();
+    let devices = work.join("devices.toml");
+    std::fs::write(&devices, "model = \"T4\"\ncount = 2\n").unwrap();
+    Command::new(BIN)
+        .args([
+            "agent",
+            "--backend",
+            "simulated",
+            "--heartbeat-s",
+            "0.2",
+            "--name",
+            name,
+        ])
+        .arg("--devices")
+        .arg(&devices)
+        .arg("--work-dir")
+        .arg(&work)
+        .env("WANKA_SERVER", url)
+        .env("WANKA_TOKEN_FILE", dir.join("admin.token"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn node_state(c: &Client, name: &str) -> Option<NodeState> {
+    rt().block_on(c.nodes())
+        .unwrap()
+        .into_iter()
+        .find(|n| n.name == name)
+        .map(|n| n.state)
+}
+
+#[test]
+fn a_killed_agent_loses_its_node_and_a_restarted_one_stops_what_moved_on() {
+    let dir = temp("lost");
+    let (_cluster, url, admin) = dev(&dir, &["H100:1x2"], 2);
+    let mut a = agent(&dir, &url, "t4-1");
+    wait_for("t4-1 to register", 30, || {
+        (node_state(&admin, "t4-1") == Some(NodeState::Ready)).then_some(())
+    });
+    let marker = format!("sleep 7{}", std::process::id() % 1000);
+    let id = submit(
+        &dir,
+        &url,
+        &["--constraint=T4", "--gpus-per-node=2", "--wrap", &marker],
+    );
+    wait_state(&admin, id, JobState::Running, 30);
+    let orphan = wait_for("the task", 10, || groups_running(&marker).first().copied());
+    a.kill().unwrap();
+    a.wait().unwrap();
+    wait_for("t4-1 to be lost", 30, || {
+        (node_state(&admin, "t4-1") == Some(NodeState::Lost)).then_some(())
+    });
+    let j = wait_state(&admin, id, JobState::Pending, 10);
+    let events = rt().block_on(admin.events(id)).unwrap();
+    let last = events.last().unwrap();
+    assert!(
+        last.reason.contains("node t4-1 lost: no heartbeat"),
+        "{last:?}"
+    );
+    assert!(last.reason.ends_with("requeued"), "{last:?}");
+    assert!(j.replicas.is_empty() || j.state == JobState::Pending);
+    // The task outlived its agent (its shim leads its own group)...
+    assert!(group_alive(orphan));
+    // ...until the agent comes back: the server says that run moved on, and the agent stops it. The job
+    // then runs again (attempt 2) on the returned node.
+    let mut a = agent(&dir, &url, "t4-1");
+    wait_for("the stale task to be stopped", 30, || {
+        (!group_alive(orphan)).then_some(())
+    });
+    let j = wait_state(&admin, id, JobState::Running, 30);
+    assert_eq!(j.replicas[0].node, "t4-1");
+    wanka(&dir, &url, &["cancel", &id.to_string()]);
+    wait_for("the second run to end", 20, || {
+        groups_running(&marker).is_empty().then_some(())
+    });
+    a.kill().unwrap();
+    a.wait().unwrap();
+}
+
+#[test]
+fn an_agent_restarted_in_time_re_adopts_its_task_and_reports_its_exit() {
+    let dir = temp("adopt");
+    let (_cluster, url, admin) = dev(&dir, &["H100:1x2"], 60);
+    let mut a = agent(&dir, &url, "t4-2");
+    wait_for("t4-2 to register", 30, || {
+        (node_state(&admin, "t4-2") == Some(NodeState::Ready)).then_some(())
+    });
+    let release = dir.join("release");
+    let id = submit(
+        &dir,
+        &url,
+        &[
+            "--constraint=T4",
+            "--gpus-per-node=1",
+            "--wrap",
+            &format!(
+                "echo before; while [ ! -e {} ]; do sleep 0.1; done; echo after; exit 7",
+                release.display()
+            ),
+        ],
+    );
+    wait_state(&admin, id, JobState::Running, 30);
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let mut a = agent(&dir, &url, "t4-2");
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&release, "").unwrap();
+    let j = wait_state(&admin, id, JobState::Failed, 30);
+    assert_eq!(j.exit_code, Some(7), "the exit code came through the shim");
+    assert_eq!(
+        rt().block_on(admin.events(id)).unwrap().len(),
+        4,
+        "no requeue: pending, starting, running, failed"
+    );
+    let out = wanka(&dir, &url, &["logs", &id.to_string()]);
+    assert_eq!(out, "before\nafter\n");
+    a.kill().unwrap();
+    a.wait().unwrap();
+}

@@ -108,6 +108,8 @@ struct Shared {
     devices: u32,
     /// Woken when the server no longer knows the node.
     reregister: Notify,
+    /// Woken when the devices changed and the server should hear it before the next period.
+    beat_now: Notify,
 }
 
 impl Shared {
@@ -298,6 +300,7 @@ pub async fn start(cfg: AgentConfig, catalog: &Catalog) -> Result<Running, Agent
         replicas: Mutex::new(BTreeMap::new()),
         backend: Mutex::new(backend),
         reregister: Notify::new(),
+        beat_now: Notify::new(),
     });
     shared.say(format!(
         "{} x {} via {}",
@@ -434,7 +437,10 @@ async fn heartbeats(shared: Arc<Shared>) {
     let mut ticks = tokio::time::interval(shared.cfg.heartbeat);
     let mut last_errors: Vec<String> = Vec::new();
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shared.beat_now.notified() => {}
+        }
         let s = shared.clone();
         let probe = tokio::task::spawn_blocking(move || {
             s.backend.lock().unwrap_or_else(|e| e.into_inner()).probe()
@@ -612,6 +618,29 @@ fn carry_out(shared: &Arc<Shared>, a: Assignment) {
                 libc::SIGTERM
             });
             stop(shared, job, attempt, sig, Duration::from_secs(grace_s));
+        }
+        Assignment::Fault(f) => {
+            let s = shared.clone();
+            tokio::spawn(async move {
+                let what = format!("fault on device {}: {f:?}", f.device);
+                let inner = s.clone();
+                let result = tokio::task::spawn_blocking(move || {
+                    inner
+                        .backend
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .inject(&f)
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+                match result {
+                    Ok(()) => {
+                        s.say(format!("injected {what}"));
+                        s.beat_now.notify_one();
+                    }
+                    Err(e) => s.warn(format!("cannot inject {what}: {e}")),
+                }
+            });
         }
     }
 }

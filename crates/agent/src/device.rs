@@ -3,7 +3,7 @@
 
 use std::fmt;
 use thiserror::Error;
-use wanka_api::DeviceTelemetry;
+use wanka_api::{DeviceTelemetry, InjectFault};
 
 /// A vendor's judgement of a device, on one scale: Ascend's four levels, which the other vendors' signals
 /// (NVIDIA's pending retirements, Cambricon's ECC errors, ...) map onto.
@@ -160,4 +160,12 @@ pub trait Backend: Send {
     /// Reads the devices now. A backend whose vendor stack is absent returns no devices, never an error
     /// that stops the agent.
     fn probe(&mut self) -> Probe;
+    /// Injects (or clears) a fault, for the backends that can fake one.
+    fn inject(&mut self, fault: &InjectFault) -> Result<(), String> {
+        let _ = fault;
+        Err(format!(
+            "the {} backend reads real devices; faults can be injected only into simulated ones",
+            self.name()
+        ))
+    }
 }

@@ -171,3 +171,53 @@ fn simulated_faults_file_errors_name_the_line() {
     std::fs::write(&faults, "[[device]]\nindex = 9\nxid = [48]\n").unwrap();
     assert!(b.probe().errors[0].problem.contains("device 9 of 4"));
 }
+
+#[test]
+fn every_vendor_tool_backend_runs_its_tool() {
+    let dir = bin_dir("all");
+    tool(
+        &dir,
+        "cnmon",
+        "show cambricon/cnmon_mlu370-x8_x2_v5.10.13.txt",
+    );
+    tool(
+        &dir,
+        "hy-smi",
+        "show hygon/hy-smi_K100_AI_x4_dtk24.04.1.txt",
+    );
+    tool(
+        &dir,
+        "rocm-smi",
+        r#"case "$*" in
+  *--showuse*) show amd/rocm-smi_json_rx7800xt_rocm6.2.4.txt ;;
+  *) show hygon/rocm-smi_json_dtk24.04.3.txt ;;
+esac"#,
+    );
+    tool(
+        &dir,
+        "mthreads-gmi",
+        "show mthreads/mthreads-gmi_S4000_1.12.2_mem-anomaly.txt",
+    );
+    tool(&dir, "xpu_smi", "show kunlunxin/xpu_smi_R300_x2.txt");
+    let cases = [
+        (Tool::Cnmon, 2, Some("MLU370-X8")),
+        // hy-smi names no model; DTK's rocm-smi JSON adds the (here redacted) name and memory of card 0.
+        (Tool::HySmi, 4, Some("DCU xxxx")),
+        (
+            Tool::RocmSmi,
+            1,
+            Some("Navi 32 [Radeon RX 7700 XT / 7800 XT]"),
+        ),
+        (Tool::MthreadsGmi, 1, Some("MTT S4000")),
+        (Tool::XpuSmi, 2, Some("R300")),
+    ];
+    for (t, n, name) in cases {
+        let mut b = ToolBackend::new(t, Some(dir.clone()));
+        let p = b.probe();
+        assert!(p.errors.is_empty(), "{}: {:?}", b.name(), p.errors);
+        assert_eq!(p.devices.len(), n, "{}", b.name());
+        assert_eq!(p.devices[0].name.as_deref(), name, "{}", b.name());
+    }
+    let p = ToolBackend::new(Tool::HySmi, Some(dir)).probe();
+    assert_eq!(p.devices[0].memory_total_mib, Some(65520));
+}

@@ -485,6 +485,35 @@ pub enum Assignment {
         /// Seconds before the kill.
         grace_s: u64,
     },
+    /// Inject (or clear) a fault on a device of a node with simulated devices.
+    Fault(InjectFault),
+}
+
+/// A fault to inject into a simulated device (development and tests); the agent applies it at its next
+/// reading of the devices.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectFault {
+    /// Device index.
+    pub device: u32,
+    /// NVIDIA XIDs to raise.
+    #[serde(default)]
+    pub xid: Vec<u64>,
+    /// Health level to set (OK, Warning, Alarm, Critical).
+    #[serde(default)]
+    pub health: Option<String>,
+    /// Correctable ECC error count to report.
+    #[serde(default)]
+    pub ecc_corrected: Option<u64>,
+    /// Uncorrectable ECC error count to report.
+    #[serde(default)]
+    pub ecc_uncorrected: Option<u64>,
+    /// Vendor error codes to report.
+    #[serde(default)]
+    pub codes: Vec<String>,
+    /// Remove every fault of the device instead.
+    #[serde(default)]
+    pub clear: bool,
 }
 
 /// An agent's report on a replica.

@@ -17,9 +17,9 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wanka_api::{
-    ApiError, Assignments, CancelJob, CreateToken, Heartbeat, JobEvent, JobState, LogAck, LogChunk,
-    LogInfo, LogStream, LogText, NodeState, PutTenant, RegisterNode, Role, SubmitJob, Submitted,
-    TaskReport, Token,
+    ApiError, Assignments, CancelJob, CreateToken, Heartbeat, InjectFault, JobEvent, JobState,
+    LogAck, LogChunk, LogInfo, LogStream, LogText, NodeState, PutTenant, RegisterNode, Role,
+    SubmitJob, Submitted, TaskReport, Token,
 };
 
 /// The OpenAPI document the server serves at `/api/v1/openapi.json`.
@@ -150,6 +150,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(&v1("/nodes"), get(list_nodes))
         .route(&v1("/nodes/{name}"), get(get_node))
+        .route(&v1("/nodes/{name}/faults"), post(inject_fault))
         .route(&v1("/nodes/{name}/{action}"), post(node_action))
         .route(&v1("/tenants"), get(list_tenants))
         .route(&v1("/tenants/{name}"), axum::routing::put(put_tenant))
@@ -409,6 +410,19 @@ async fn node_action(
         app.change(|core, _| core.set_admin_state(&name, state))
             .await?,
     ))
+}
+
+async fn inject_fault(
+    State(app): State<Arc<App>>,
+    auth: Auth,
+    Path(name): Path<String>,
+    body: std::result::Result<Json<InjectFault>, JsonRejection>,
+) -> Result<StatusCode> {
+    auth.require(&[Role::Admin], "injecting faults")?;
+    let Json(fault) = body?;
+    app.change(|core, _| core.inject_fault(&name, fault))
+        .await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn list_tenants(

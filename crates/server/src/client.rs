@@ -5,9 +5,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 use wanka_api::{
-    Assignments, CancelJob, CreateToken, Heartbeat, JobEvent, JobView, LogAck, LogChunk, LogInfo,
-    LogStream, LogText, NodeView, PutTenant, RegisterNode, Registered, SubmitJob, Submitted,
-    TaskReport, TenantView, Token,
+    Assignments, CancelJob, CreateToken, Heartbeat, InjectFault, JobEvent, JobView, LogAck,
+    LogChunk, LogInfo, LogStream, LogText, NodeView, PutTenant, RegisterNode, Registered,
+    SubmitJob, Submitted, TaskReport, TenantView, Token,
 };
 
 /// A failed call.
@@ -201,6 +201,16 @@ impl Client {
     pub async fn tenants(&self) -> Result<Vec<TenantView>> {
         self.call(Method::GET, &Self::v1("/tenants"), None::<&()>)
             .await
+    }
+
+    /// Injects a fault into a simulated device of a node.
+    pub async fn inject_fault(&self, node: &str, fault: &InjectFault) -> Result<()> {
+        self.call(
+            Method::POST,
+            &Self::v1(&format!("/nodes/{node}/faults")),
+            Some(fault),
+        )
+        .await
     }
 
     /// Creates or changes a tenant.

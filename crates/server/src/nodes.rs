@@ -3,7 +3,9 @@
 
 use crate::state::{Core, NodeInfo, Refused, valid_name};
 use std::collections::{BTreeSet, HashMap};
-use wanka_api::{Assignment, Heartbeat, NodeState, NodeView, RegisterNode, Registered, TaskRef};
+use wanka_api::{
+    Assignment, Heartbeat, InjectFault, NodeState, NodeView, RegisterNode, Registered, TaskRef,
+};
 use wanka_model::{NodeId, NodeSpec, Topology};
 
 /// Leaf and spine of a node whose registration names none: one flat network.
@@ -107,7 +109,7 @@ impl Core {
                     .iter()
                     .filter_map(|n| match &n.assignment {
                         Assignment::Start { job, attempt, .. } => Some((*job, *attempt)),
-                        Assignment::Stop { .. } => None,
+                        Assignment::Stop { .. } | Assignment::Fault(_) => None,
                     })
                     .collect()
             })
@@ -272,6 +274,22 @@ impl Core {
         self.fx.writes.push(crate::store::Write::Node(row));
         self.fx.kick = true;
         Ok(self.node_view(name, &self.allocated_devices()))
+    }
+
+    /// Queues a fault for a node's simulated device (the agent of a real node refuses it).
+    pub fn inject_fault(&mut self, name: &str, fault: InjectFault) -> Result<(), Refused> {
+        let n = self
+            .nodes
+            .get(name)
+            .ok_or_else(|| Refused::NotFound(format!("node '{name}' is not registered")))?;
+        if fault.device >= n.registration.devices {
+            return Err(Refused::Invalid(format!(
+                "node '{name}' has {} devices; there is no device {}",
+                n.registration.devices, fault.device
+            )));
+        }
+        self.send(name, Assignment::Fault(fault));
+        Ok(())
     }
 
     /// Declares nodes lost whose heartbeats stopped, and requeues the work they held.

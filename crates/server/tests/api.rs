@@ -630,6 +630,35 @@ async fn agent_restart_and_output(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(unknown.status(), Some(404));
+
+    // Faults go to simulated devices that exist, and only admins send them.
+    let fault = wanka_api::InjectFault {
+        device: 8,
+        xid: vec![79],
+        ..Default::default()
+    };
+    let e = s.admin.inject_fault("n1", &fault).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("node 'n1' has 8 devices; there is no device 8"),
+        "{e}"
+    );
+    let fault = wanka_api::InjectFault { device: 3, ..fault };
+    assert_eq!(
+        tenant
+            .inject_fault("n1", &fault)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(403)
+    );
+    s.admin.inject_fault("n1", &fault).await.unwrap();
+    let a = starts(&agent, "n1", 0).await;
+    assert!(
+        a.iter()
+            .any(|n| n.assignment == Assignment::Fault(fault.clone())),
+        "{a:?}"
+    );
 }
 
 async fn metrics_and_openapi(backend: Backend) {
@@ -698,7 +727,7 @@ async fn metrics_and_openapi(backend: Backend) {
         }
     }
     // As many as `api::router` declares: an undocumented route shows up as a mismatch here.
-    assert_eq!(checked, 23);
+    assert_eq!(checked, 24);
 }
 
 macro_rules! suite {

@@ -466,6 +466,22 @@ pub fn nodes(conn: &Connection, action: Option<(&str, &str)>, json: bool) -> Res
     Ok(())
 }
 
+/// `wanka nodes fault NODE --device N ...`: a fault for a simulated device (development and tests).
+pub fn inject_fault(conn: &Connection, node: &str, fault: &wanka_api::InjectFault) -> Result<()> {
+    let client = conn.client()?;
+    block_on(async { Ok(client.inject_fault(node, fault).await?) })?;
+    let what = if fault.clear {
+        "clearing of faults"
+    } else {
+        "fault"
+    };
+    println!(
+        "{node}: {what} on device {} sent; the agent applies it at its next reading of the devices",
+        fault.device
+    );
+    Ok(())
+}
+
 /// `wanka tenants [put NAME ...]`.
 pub fn tenants(conn: &Connection, put: Option<(&str, PutTenant)>, json: bool) -> Result<()> {
     let client = conn.client()?;

@@ -127,6 +127,44 @@ enum NodeAction {
         /// Node name.
         node: String,
     },
+    /// Inject a fault into a simulated device (nodes of `wanka dev`, agents with --backend simulated).
+    Fault {
+        /// Node name.
+        node: String,
+        /// Device index.
+        #[arg(long)]
+        device: u32,
+        /// An NVIDIA XID to raise (repeatable), e.g. 79 (fallen off the bus), 63 (row remapping pending).
+        #[arg(long)]
+        xid: Vec<u64>,
+        /// Health level: OK, Warning, Alarm or Critical.
+        #[arg(long)]
+        health: Option<String>,
+        /// Correctable ECC errors to report.
+        #[arg(long)]
+        ecc_corrected: Option<u64>,
+        /// Uncorrectable ECC errors to report.
+        #[arg(long)]
+        ecc_uncorrected: Option<u64>,
+        /// A vendor error code to report (repeatable), e.g. an Ascend code.
+        #[arg(long)]
+        code: Vec<String>,
+        /// Remove the device's faults instead.
+        #[arg(long)]
+        clear: bool,
+    },
+}
+
+impl NodeAction {
+    /// The operator state change this action asks for, with its node (`None` for a fault injection).
+    fn admin_state(&self) -> Option<(&'static str, &str)> {
+        match self {
+            NodeAction::Cordon { node } => Some(("cordon", node)),
+            NodeAction::Drain { node } => Some(("drain", node)),
+            NodeAction::Resume { node } => Some(("resume", node)),
+            NodeAction::Fault { .. } => None,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -196,14 +234,37 @@ fn main() -> Result<()> {
             what: JobCommand::Show { id, json },
         } => cli::show(conn, *id, *json),
         Command::Cancel { ids, reason } => cli::cancel(conn, ids, reason.clone()),
-        Command::Nodes { action, json } => {
-            let action = action.as_ref().map(|a| match a {
-                NodeAction::Cordon { node } => ("cordon", node.as_str()),
-                NodeAction::Drain { node } => ("drain", node.as_str()),
-                NodeAction::Resume { node } => ("resume", node.as_str()),
-            });
-            cli::nodes(conn, action, *json)
-        }
+        Command::Nodes {
+            action:
+                Some(NodeAction::Fault {
+                    node,
+                    device,
+                    xid,
+                    health,
+                    ecc_corrected,
+                    ecc_uncorrected,
+                    code,
+                    clear,
+                }),
+            ..
+        } => cli::inject_fault(
+            conn,
+            node,
+            &wanka_api::InjectFault {
+                device: *device,
+                xid: xid.clone(),
+                health: health.clone(),
+                ecc_corrected: *ecc_corrected,
+                ecc_uncorrected: *ecc_uncorrected,
+                codes: code.clone(),
+                clear: *clear,
+            },
+        ),
+        Command::Nodes { action, json } => cli::nodes(
+            conn,
+            action.as_ref().and_then(NodeAction::admin_state),
+            *json,
+        ),
         Command::Tenants { action, json } => {
             let put = action.as_ref().map(
                 |TenantAction::Put {

@@ -259,6 +259,11 @@ fn cancelling_a_job_ends_its_whole_process_group() {
         (Some("Critical"), &["xid-79".to_string()][..], Some(12))
     );
     assert!(node.telemetry[0].healthy);
+    assert!(
+        std::fs::read_to_string(&faults)
+            .unwrap()
+            .contains("xid = [79]")
+    );
     std::fs::write(&faults, "").unwrap();
     wait_for("the fault to clear", 15, || {
         rt().block_on(admin.nodes()).unwrap()[0]

@@ -23,6 +23,7 @@ use crate::parse::error;
 use crate::xid;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use wanka_api::InjectFault;
 
 /// The device file.
 #[derive(Debug, Deserialize)]
@@ -144,6 +145,45 @@ fn apply(d: &mut Device, f: &Fault) -> Result<(), String> {
 impl Backend for Simulated {
     fn name(&self) -> &'static str {
         "simulated"
+    }
+
+    /// Rewrites the faults file with the device's entry replaced (or removed, to clear it), so that a
+    /// fault injected through the API and one written by hand are the same thing.
+    fn inject(&mut self, f: &InjectFault) -> Result<(), String> {
+        if f.device >= self.spec.count {
+            return Err(format!(
+                "there is no device {} of {}",
+                f.device, self.spec.count
+            ));
+        }
+        let shown = self.faults.display().to_string();
+        let mut faults: Faults = match std::fs::read_to_string(&self.faults) {
+            Ok(t) => toml::from_str(&t).map_err(|e| format!("{shown}: {e}"))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Faults::default(),
+            Err(e) => return Err(format!("{shown}: {e}")),
+        };
+        faults.device.retain(|d| d.index != f.device);
+        if !f.clear {
+            if let Some(h) = &f.health
+                && Health::parse(h).is_none()
+            {
+                return Err(format!(
+                    "unknown health '{h}' (OK, Warning, Alarm, Critical)"
+                ));
+            }
+            faults.device.push(Fault {
+                index: f.device,
+                xid: f.xid.clone(),
+                health: f.health.clone(),
+                ecc_corrected: f.ecc_corrected,
+                ecc_uncorrected: f.ecc_uncorrected,
+                codes: f.codes.clone(),
+            });
+        }
+        let text = toml::to_string(&faults).map_err(|e| e.to_string())?;
+        let tmp = self.faults.with_extension("tmp");
+        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &self.faults).map_err(|e| format!("{shown}: {e}"))
     }
 
     fn probe(&mut self) -> Probe {

@@ -1,6 +1,7 @@
 //! `wanka`: one binary for the control plane of a heterogeneous AI compute center.
 
 mod agent_cmd;
+mod bench_cluster;
 mod bench_sched;
 mod bench_server;
 mod catalog_cmd;
@@ -209,6 +210,8 @@ enum Bench {
     Sched(bench_sched::Args),
     /// The control plane: durable submissions/s, 1,280 agents heartbeating, the cycle with 10,000 pending.
     Server(bench_server::Args),
+    /// The whole path: a local cluster whose agents run every job as real processes.
+    Cluster(bench_cluster::Args),
 }
 
 fn main() -> Result<()> {
@@ -298,6 +301,9 @@ fn main() -> Result<()> {
         Command::Bench {
             what: Bench::Server(args),
         } => bench_server::run(&cli.common, args),
+        Command::Bench {
+            what: Bench::Cluster(args),
+        } => bench_cluster::run(&cli.common, args),
         Command::Sim(args) => sim_cmd::run(&cli.common, args),
     }
 }

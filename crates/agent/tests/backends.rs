@@ -164,11 +164,11 @@ fn simulated_faults_file_errors_name_the_line() {
     let p = b.probe();
     assert_eq!(p.devices[2].health, Health::Alarm);
     assert_eq!(p.devices[2].faults, ["80E01801"]);
-    std::fs::write(&faults, "[[device]]\nindex = 2\nhealth = Alarm\n").unwrap();
+    std::fs::write(&faults, "[[fault]]\ndevice = 2\nhealth = Alarm\n").unwrap();
     let p = b.probe();
     assert_eq!(p.devices.len(), 4, "the devices are still reported");
     assert_eq!((p.errors[0].tool, p.errors[0].line), ("simulated", 3));
-    std::fs::write(&faults, "[[device]]\nindex = 9\nxid = [48]\n").unwrap();
+    std::fs::write(&faults, "[[fault]]\ndevice = 9\nxid = [48]\n").unwrap();
     assert!(b.probe().errors[0].problem.contains("device 9 of 4"));
 }
 
@@ -220,4 +220,37 @@ esac"#,
     }
     let p = ToolBackend::new(Tool::HySmi, Some(dir)).probe();
     assert_eq!(p.devices[0].memory_total_mib, Some(65520));
+}
+
+#[test]
+fn faults_injected_through_the_backend_are_written_and_read_back() {
+    let dir = bin_dir("inject");
+    let devices = dir.join("devices.toml");
+    std::fs::write(&devices, "model = \"H100\"\ncount = 2\n").unwrap();
+    let mut b = backend::select("simulated", None, Some(devices.clone())).unwrap();
+    let fault = wanka_api::InjectFault {
+        device: 1,
+        xid: vec![79],
+        ecc_corrected: Some(12),
+        ..Default::default()
+    };
+    b.inject(&fault).unwrap();
+    let p = b.probe();
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    assert_eq!(p.devices[1].health, Health::Critical);
+    assert_eq!(p.devices[1].faults, ["xid-79"]);
+    b.inject(&wanka_api::InjectFault {
+        device: 1,
+        clear: true,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(b.probe().devices[1].health, Health::Ok);
+    let e = b
+        .inject(&wanka_api::InjectFault {
+            device: 2,
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(e.contains("no device 2 of 2"), "{e}");
 }

@@ -562,30 +562,14 @@ async fn agent_restart_and_output(backend: Backend) {
         data: data.into(),
         eof,
     };
-    assert_eq!(
-        agent
-            .ship_log(&chunk(0, "step 1\n", false))
-            .await
-            .unwrap()
-            .size,
-        7
-    );
-    assert_eq!(
-        agent
-            .ship_log(&chunk(0, "step 1\n", false))
-            .await
-            .unwrap()
-            .size,
-        7
-    );
-    assert_eq!(
-        agent
-            .ship_log(&chunk(7, "done\n", true))
-            .await
-            .unwrap()
-            .size,
-        12
-    );
+    for (offset, data, eof, held) in [
+        (0, "step 1\n", false, 7),
+        (0, "step 1\n", false, 7),
+        (7, "done\n", true, 12),
+    ] {
+        let ack = agent.ship_log(&chunk(offset, data, eof)).await.unwrap();
+        assert_eq!(ack.size, held, "chunk at {offset}");
+    }
     let listed = s.admin.logs(kept).await.unwrap();
     assert_eq!(
         (listed.len(), listed[0].size, listed[0].complete),

@@ -70,8 +70,8 @@ fn write_devices(dir: &Path, model: &str, count: u32) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join("devices.toml");
     let text = format!(
-        "# Simulated devices of this dev node. Inject faults in devices.toml.faults.toml, e.g.\n\
-         # [[device]]\n# index = 3\n# xid = [79]\n\
+        "# Simulated devices of this dev node. Inject faults with `wanka nodes fault NODE --device 3 --xid 79`\n\
+         # or in devices.toml.faults.toml:\n# [[fault]]\n# device = 3\n# xid = [79]\n\
          model = {model:?}\ncount = {count}\n"
     );
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;

@@ -8,10 +8,10 @@
 //! domains = [0, 0, 0, 0, 1, 1, 1, 1]   # optional: NVLink/HCCS islands
 //! faults = "faults.toml"  # optional, relative to this file; default: <this file>.faults.toml
 //! ```
-//! The faults file:
+//! The faults file (entries as `POST /api/v1/nodes/{name}/faults` takes them):
 //! ```toml
-//! [[device]]
-//! index = 3
+//! [[fault]]
+//! device = 3
 //! xid = [79]
 //! health = "Critical"     # optional: otherwise derived from the XIDs
 //! ecc_corrected = 120
@@ -39,36 +39,13 @@ struct Spec {
     faults: Option<PathBuf>,
 }
 
-/// The faults file.
+/// The faults file: one entry per faulty device, in the API's own shape.
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
     /// Per-device faults.
     #[serde(default)]
-    pub device: Vec<Fault>,
-}
-
-/// Faults on one simulated device.
-#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Fault {
-    /// Device index.
-    pub index: u32,
-    /// XIDs raised.
-    #[serde(default)]
-    pub xid: Vec<u64>,
-    /// Health level (OK, Warning, Alarm, Critical).
-    #[serde(default)]
-    pub health: Option<String>,
-    /// Correctable ECC errors.
-    #[serde(default)]
-    pub ecc_corrected: Option<u64>,
-    /// Uncorrectable ECC errors.
-    #[serde(default)]
-    pub ecc_uncorrected: Option<u64>,
-    /// Vendor error codes (Ascend's hex codes, ...).
-    #[serde(default)]
-    pub codes: Vec<String>,
+    pub fault: Vec<InjectFault>,
 }
 
 /// The simulated backend.
@@ -122,7 +99,7 @@ pub fn faults_path(devices: &Path) -> PathBuf {
 }
 
 /// Applies injected faults to a device.
-fn apply(d: &mut Device, f: &Fault) -> Result<(), String> {
+fn apply(d: &mut Device, f: &InjectFault) -> Result<(), String> {
     for x in &f.xid {
         d.flag(xid::health(*x), format!("xid-{x}"));
     }
@@ -131,7 +108,7 @@ fn apply(d: &mut Device, f: &Fault) -> Result<(), String> {
     }
     if let Some(h) = &f.health {
         d.health =
-            Health::parse(h).ok_or_else(|| format!("device {}: unknown health '{h}'", f.index))?;
+            Health::parse(h).ok_or_else(|| format!("device {}: unknown health '{h}'", f.device))?;
     }
     if f.ecc_corrected.is_some() {
         d.ecc_corrected = f.ecc_corrected;
@@ -162,7 +139,7 @@ impl Backend for Simulated {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Faults::default(),
             Err(e) => return Err(format!("{shown}: {e}")),
         };
-        faults.device.retain(|d| d.index != f.device);
+        faults.fault.retain(|d| d.device != f.device);
         if !f.clear {
             if let Some(h) = &f.health
                 && Health::parse(h).is_none()
@@ -171,14 +148,7 @@ impl Backend for Simulated {
                     "unknown health '{h}' (OK, Warning, Alarm, Critical)"
                 ));
             }
-            faults.device.push(Fault {
-                index: f.device,
-                xid: f.xid.clone(),
-                health: f.health.clone(),
-                ecc_corrected: f.ecc_corrected,
-                ecc_uncorrected: f.ecc_uncorrected,
-                codes: f.codes.clone(),
-            });
+            faults.fault.push(f.clone());
         }
         let text = toml::to_string(&faults).map_err(|e| e.to_string())?;
         let tmp = self.faults.with_extension("tmp");
@@ -231,8 +201,8 @@ impl Backend for Simulated {
                 return probe;
             }
         };
-        for f in &faults.device {
-            match probe.devices.iter_mut().find(|d| d.index == f.index) {
+        for f in faults.fault.iter().filter(|f| !f.clear) {
+            match probe.devices.iter_mut().find(|d| d.index == f.device) {
                 Some(d) => {
                     if let Err(e) = apply(d, f) {
                         probe.errors.push(error("simulated", 0, "", &e));
@@ -242,7 +212,7 @@ impl Backend for Simulated {
                     "simulated",
                     0,
                     "",
-                    &format!("fault for device {} of {}", f.index, self.spec.count),
+                    &format!("fault for device {} of {}", f.device, self.spec.count),
                 )),
             }
         }

@@ -1,37 +1,9 @@
 //! Iluvatar CoreX's `ixsmi` (nvidia-smi's layout): a box table of two rows per GPU, power often `N/A / N/A`.
 
-use super::{box_records, int, num, numbered, ratio};
-use crate::device::{Device, Probe};
-
-const TOOL: &str = "ixsmi";
+use super::box_devices;
+use crate::device::Probe;
 
 /// Parses `ixsmi`.
 pub fn parse(text: &str) -> Probe {
-    let lines = numbered(text);
-    let (records, mut errors) = box_records(TOOL, &lines);
-    let mut devices = Vec::new();
-    for (line, r) in records {
-        let get = |k: &str| r.get(k).map(String::as_str);
-        let Some(index) = get("GPU").and_then(int) else {
-            let text = lines.get(line - 1).map_or("", |l| l.1);
-            errors.push(super::error(TOOL, line, text, "no GPU number"));
-            continue;
-        };
-        let mut d = Device::new(index as u32);
-        d.name = get("Name").map(str::to_string);
-        d.bus_id = get("Bus-Id").map(str::to_string);
-        d.utilization = get("GPU-Util").and_then(num);
-        d.temperature_c = get("Temp").and_then(num);
-        d.power_w = get("Pwr:Usage/Cap").and_then(ratio).and_then(|r| r.0);
-        if let Some((used, total)) = get("Memory-Usage").and_then(ratio) {
-            d.memory_used_mib = used.map(|v| v as u64);
-            d.memory_total_mib = total.map(|v| v as u64);
-        }
-        devices.push(d);
-    }
-    Probe {
-        devices,
-        errors,
-        domains: Vec::new(),
-    }
+    box_devices("ixsmi", text, "GPU", "GPU-Util", |_, _| {})
 }

@@ -14,7 +14,7 @@ pub mod rocm_smi;
 pub mod topology;
 pub mod xpu_smi;
 
-use crate::device::ParseError;
+use crate::device::{Device, ParseError, Probe};
 use std::collections::HashMap;
 
 /// A parse problem at a line.
@@ -324,6 +324,49 @@ pub(crate) fn box_records(
     }
     flush(&mut block, &mut errors);
     (records, errors)
+}
+
+/// The devices of a box table with the columns most vendor tools share (`Name`, `Bus-Id`, `Temp`,
+/// `Pwr:Usage/Cap` or `Power`, `Memory-Usage`, and the utilization column `util`), numbered by column
+/// `index`; `extra` reads the tool's own columns. A record without a device number is an error at its line.
+pub(crate) fn box_devices(
+    tool: &'static str,
+    text: &str,
+    index: &str,
+    util: &str,
+    mut extra: impl FnMut(&Record, &mut Device),
+) -> Probe {
+    let lines = numbered(text);
+    let (records, mut errors) = box_records(tool, &lines);
+    let mut devices = Vec::new();
+    for (line, r) in records {
+        let get = |k: &str| r.get(k).map(String::as_str);
+        let Some(i) = get(index).and_then(int) else {
+            let text = lines.get(line - 1).map_or("", |l| l.1);
+            errors.push(error(tool, line, text, &format!("no {index} number")));
+            continue;
+        };
+        let mut d = Device::new(i as u32);
+        d.name = get("Name").or(get("NAME")).map(str::to_string);
+        d.bus_id = get("Bus-Id").or(get("Bus-id")).map(str::to_string);
+        d.utilization = get(util).and_then(num);
+        d.temperature_c = get("Temp").and_then(num);
+        d.power_w = get("Pwr:Usage/Cap")
+            .and_then(ratio)
+            .and_then(|r| r.0)
+            .or_else(|| get("Power").and_then(num));
+        if let Some((used, total)) = get("Memory-Usage").and_then(ratio) {
+            d.memory_used_mib = used.map(|v| v as u64);
+            d.memory_total_mib = total.map(|v| v as u64);
+        }
+        extra(&r, &mut d);
+        devices.push(d);
+    }
+    Probe {
+        devices,
+        errors,
+        domains: Vec::new(),
+    }
 }
 
 #[cfg(test)]

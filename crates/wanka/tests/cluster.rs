@@ -405,3 +405,44 @@ fn an_agent_restarted_in_time_re_adopts_its_task_and_reports_its_exit() {
     a.kill().unwrap();
     a.wait().unwrap();
 }
+
+#[test]
+fn an_agent_says_what_is_wrong_with_its_setup() {
+    let dir = temp("setup");
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("WANKA_SERVER", "http://127.0.0.1:9")
+            .env("WANKA_TOKEN", "wk_test")
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let config = dir.join("agent.toml");
+    std::fs::write(&config, "name = \"n1\"\nbakend = \"nvml\"\n").unwrap();
+    let e = run(&["agent", "--config", config.to_str().unwrap()]);
+    assert!(e.contains("agent.toml: not a valid agent config"), "{e}");
+    assert!(e.contains("bakend"), "{e}");
+    let e = run(&["agent", "--backend", "cuda"]);
+    assert!(e.contains("unknown device backend 'cuda'"), "{e}");
+    // Without the NVIDIA driver (as on CI), NVML finds nothing: a clear error, not a crash.
+    if !Path::new("/dev/nvidiactl").exists() {
+        let e = run(&["agent", "--backend", "nvml"]);
+        assert!(
+            e.contains("no accelerators found by the nvml backend"),
+            "{e}"
+        );
+    }
+    let devices = dir.join("devices.toml");
+    std::fs::write(&devices, "model = \"H1OO\"\ncount = 2\n").unwrap();
+    let e = run(&[
+        "agent",
+        "--backend",
+        "simulated",
+        "--devices",
+        devices.to_str().unwrap(),
+    ]);
+    assert!(e.contains("unknown accelerator model 'H1OO'"), "{e}");
+}

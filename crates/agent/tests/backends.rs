@@ -158,7 +158,7 @@ fn simulated_faults_file_errors_name_the_line() {
     let faults = backend::simulated::faults_path(&devices);
     std::fs::write(
         &faults,
-        "[[device]]\nindex = 2\nhealth = \"Alarm\"\ncodes = [\"80E01801\"]\n",
+        "[[fault]]\ndevice = 2\nhealth = \"Alarm\"\ncodes = [\"80E01801\"]\n",
     )
     .unwrap();
     let p = b.probe();

@@ -619,6 +619,14 @@ fn carry_out(shared: &Arc<Shared>, a: Assignment) {
             });
             stop(shared, job, attempt, sig, Duration::from_secs(grace_s));
         }
+        Assignment::Signal {
+            job,
+            attempt,
+            signal,
+        } => match process::signal_number(&signal) {
+            Some(sig) => signal_run(shared, job, attempt, sig),
+            None => shared.warn(format!("job {job}: unknown signal '{signal}'; not sent")),
+        },
         Assignment::Fault(f) => {
             let s = shared.clone();
             tokio::spawn(async move {
@@ -645,16 +653,33 @@ fn carry_out(shared: &Arc<Shared>, a: Assignment) {
     }
 }
 
-/// Signals a run's processes on this node, and kills what is left after `grace`.
-fn stop(shared: &Arc<Shared>, job: u64, attempt: u32, signal: i32, grace: Duration) {
-    let groups: Vec<i32> = shared
+/// The process groups of a run on this node.
+fn groups_of(shared: &Arc<Shared>, job: u64, attempt: u32) -> Vec<i32> {
+    shared
         .replicas
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .values()
         .filter(|r| r.record.task.job == job && r.record.task.attempt == attempt)
         .flat_map(|r| r.record.processes.iter().map(|p| p.pid))
-        .collect();
+        .collect()
+}
+
+/// Sends a signal to a run's processes and leaves them running ("checkpoint now").
+fn signal_run(shared: &Arc<Shared>, job: u64, attempt: u32, signal: i32) {
+    let groups = groups_of(shared, job, attempt);
+    shared.say(format!(
+        "job {job}: signal {signal} to {} process group(s)",
+        groups.len()
+    ));
+    for g in groups {
+        process::signal_group(g, signal);
+    }
+}
+
+/// Signals a run's processes on this node, and kills what is left after `grace`.
+fn stop(shared: &Arc<Shared>, job: u64, attempt: u32, signal: i32, grace: Duration) {
+    let groups = groups_of(shared, job, attempt);
     if groups.is_empty() {
         return;
     }
@@ -697,6 +722,18 @@ async fn watch_replica(shared: Arc<Shared>, record: Record, waits: Vec<WaitFutur
                 ended_rx.clone(),
             )));
         }
+    }
+    for p in &record.processes {
+        let s = shared.clone();
+        shippers.push(tokio::spawn(crate::progress::follow(
+            shared.client.clone(),
+            shared.cfg.name.clone(),
+            record.task,
+            p.local,
+            p.progress.clone(),
+            ended_rx.clone(),
+            move |m| s.warn(m),
+        )));
     }
     let mut set = tokio::task::JoinSet::new();
     for w in waits {

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod device;
 pub mod parse;
 pub mod process;
+pub mod progress;
 pub mod ship;
 pub mod task;
 pub mod xid;

@@ -90,7 +90,8 @@ pub async fn ship(
     }
 }
 
-async fn read_at(path: &PathBuf, offset: u64, buf: &mut [u8]) -> usize {
+/// Reads up to `buf.len()` bytes of `path` from `offset` (0 when the file is not there yet).
+pub(crate) async fn read_at(path: &PathBuf, offset: u64, buf: &mut [u8]) -> usize {
     let Ok(mut f) = tokio::fs::File::open(path).await else {
         return 0;
     };

@@ -53,6 +53,9 @@ pub struct Proc {
     pub start_ticks: u64,
     /// Where the shim writes the exit code.
     pub exit_file: PathBuf,
+    /// Where the process appends its progress ($WANKA_PROGRESS_FILE).
+    #[serde(default)]
+    pub progress: PathBuf,
     /// Output files.
     pub stdout: PathBuf,
     /// See `stdout`.
@@ -186,6 +189,14 @@ pub fn launch(
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
         .unwrap_or_else(|| dir.clone());
+    if let Some(dir) = spec
+        .env
+        .get("WANKA_CHECKPOINT_DIR")
+        .filter(|d| !d.is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(io("creating the checkpoint directory", Path::new(dir)))?;
+    }
     let mut processes = Vec::new();
     let mut children = Vec::new();
     for local in 0..spec.tasks.max(1) {
@@ -193,6 +204,7 @@ pub fn launch(
         let _ = std::fs::remove_file(&exit_file);
         let stdout = dir.join(format!("task-{local}.out"));
         let stderr = dir.join(format!("task-{local}.err"));
+        let progress = dir.join(format!("progress-{local}.jsonl"));
         let out = std::fs::File::create(&stdout).map_err(io("creating", &stdout))?;
         let err = std::fs::File::create(&stderr).map_err(io("creating", &stderr))?;
         let mut cmd = tokio::process::Command::new(program);
@@ -210,6 +222,7 @@ pub fn launch(
         for (k, v) in wanka_api::process_env(t.rank, spec.replicas, local, spec.tasks.max(1)) {
             cmd.env(k, v);
         }
+        cmd.env("WANKA_PROGRESS_FILE", &progress);
         cmd.envs(&spec.env);
         let child = cmd
             .spawn()
@@ -220,6 +233,7 @@ pub fn launch(
             pid,
             start_ticks: process::start_ticks(pid).unwrap_or(0),
             exit_file,
+            progress,
             stdout,
             stderr,
         });

@@ -80,6 +80,9 @@ pub struct SubmitJob {
     /// Signal sent before the job is stopped, and how many seconds before (Slurm --signal).
     #[serde(default)]
     pub signal: Option<String>,
+    /// The "checkpoint now" signal (default SIGUSR1): sent before a job is moved off a failing node.
+    #[serde(default)]
+    pub checkpoint_signal: Option<String>,
     /// Where stdout goes (Slurm -o pattern).
     #[serde(default)]
     pub stdout: Option<String>,
@@ -119,6 +122,7 @@ impl Default for SubmitJob {
             env: BTreeMap::new(),
             requeue: None,
             signal: None,
+            checkpoint_signal: None,
             stdout: None,
             stderr: None,
             partition: None,
@@ -243,6 +247,62 @@ pub struct JobView {
     pub replicas: Vec<ReplicaView>,
     /// Exit code of the last run.
     pub exit_code: Option<i32>,
+    /// Training progress, for jobs that report it ($WANKA_PROGRESS_FILE).
+    #[serde(default)]
+    pub progress: Option<ProgressView>,
+}
+
+/// A job's progress and its effective training time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProgressView {
+    /// Highest step reached.
+    pub step: u64,
+    /// Step of the last checkpoint written.
+    pub checkpoint_step: Option<u64>,
+    /// Seconds spent on steps beyond the previous maximum (redone work excluded).
+    pub productive_s: f64,
+    /// Seconds since the first start (until the end).
+    pub wall_s: f64,
+    /// productive_s / wall_s.
+    pub ettr: f64,
+    /// Runs restarted after a fault or moved off a failing node.
+    pub restarts: u32,
+}
+
+/// Progress lines an agent read from a job's $WANKA_PROGRESS_FILE.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressReport {
+    /// Node name.
+    pub node: String,
+    /// Job id.
+    pub job: u64,
+    /// The run.
+    pub attempt: u32,
+    /// Replica rank.
+    pub rank: u32,
+    /// Process on the node (LOCAL_RANK).
+    pub task: u32,
+    /// The records, in file order.
+    pub records: Vec<ProgressRecord>,
+}
+
+/// One line of a progress file: `{"step": N, "step_time_s": x}` or `{"checkpoint": N}`, stamped with the
+/// time the agent read it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProgressRecord {
+    /// When the agent read it, Unix seconds.
+    #[serde(default)]
+    pub at: f64,
+    /// Training step completed.
+    #[serde(default)]
+    pub step: Option<u64>,
+    /// Seconds that step took.
+    #[serde(default)]
+    pub step_time_s: Option<f64>,
+    /// Step whose checkpoint has been written.
+    #[serde(default)]
+    pub checkpoint: Option<u64>,
 }
 
 /// One state change of a job, with its reason.
@@ -293,6 +353,12 @@ pub struct NodeView {
     pub spine: String,
     /// Last heartbeat, Unix seconds.
     pub last_heartbeat: Option<f64>,
+    /// Devices the server's risk engine holds out of service (a fault, or a precursor of one).
+    #[serde(default)]
+    pub held: Vec<u32>,
+    /// Cordoned for repeated faults until an operator resumes it.
+    #[serde(default)]
+    pub quarantined: bool,
     /// Per-device telemetry from the last heartbeat.
     #[serde(default)]
     pub telemetry: Vec<DeviceTelemetry>,
@@ -485,6 +551,15 @@ pub enum Assignment {
         /// Seconds before the kill.
         grace_s: u64,
     },
+    /// Send a signal to a run's processes without stopping them ("checkpoint now").
+    Signal {
+        /// Job id.
+        job: u64,
+        /// The run.
+        attempt: u32,
+        /// The signal.
+        signal: String,
+    },
     /// Inject (or clear) a fault on a device of a node with simulated devices.
     Fault(InjectFault),
 }
@@ -661,6 +736,17 @@ pub struct LogText {
 pub struct LogAck {
     /// Bytes held; the agent sends from here.
     pub size: u64,
+}
+
+/// Something the server did to a node, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeEvent {
+    /// When, Unix seconds.
+    pub at: f64,
+    /// What (`hold-device`, `release-device`, `cordon`, `quarantine`, `ready`, ...).
+    pub action: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// Cancelling a job.

@@ -6,7 +6,8 @@
 //! `-G/--gpus=[type:]N`, `--gpus-per-node=[type:]N`, `--gpus-per-task=N`, `-c/--cpus-per-task`, `--mem`,
 //! `--mem-per-cpu`, `--mem-per-gpu`, `--exclusive`, `-t/--time`, `-p/--partition`, `-q/--qos`, `-A/--account`,
 //! `--requeue`, `--no-requeue`, `--signal`, `-o/--output`, `-e/--error`, `-a/--array`, `-C/--constraint`
-//! (accelerator models), `-D/--chdir`, `--wrap` (a command line instead of a script; command line only).
+//! (accelerator models), `-D/--chdir`, `--wrap` (a command line instead of a script; command line only), and
+//! wanka's own `--checkpoint-signal` (the "checkpoint now" signal, default SIGUSR1).
 
 use crate::SubmitJob;
 use std::fmt;
@@ -86,6 +87,7 @@ struct Opts {
     account: Option<String>,
     requeue: Option<bool>,
     signal: Option<String>,
+    checkpoint_signal: Option<String>,
     output: Option<String>,
     error: Option<String>,
     array: Option<Vec<u32>>,
@@ -152,6 +154,7 @@ const OPTIONS: &[(&str, Option<char>, bool)] = &[
     ("requeue", None, false),
     ("no-requeue", None, false),
     ("signal", None, true),
+    ("checkpoint-signal", None, true),
     ("output", Some('o'), true),
     ("error", Some('e'), true),
     ("array", Some('a'), true),
@@ -445,6 +448,19 @@ fn apply(
             }
             opts.signal = Some(v);
         }
+        "checkpoint-signal" => {
+            let name = v.trim().trim_start_matches("SIG");
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(bad(format!(
+                    "'{v}' is not a signal name (e.g. USR1, SIGUSR2)"
+                )));
+            }
+            opts.checkpoint_signal = Some(if name.chars().all(|c| c.is_ascii_digit()) {
+                name.to_string()
+            } else {
+                format!("SIG{name}")
+            });
+        }
         "output" => opts.output = Some(v),
         "error" => opts.error = Some(v),
         "array" => opts.array = Some(parse_array(&v).map_err(bad)?),
@@ -630,6 +646,7 @@ fn combine(o: Opts, script: Option<&str>) -> Result<Batch, SbatchError> {
         env,
         requeue: o.requeue,
         signal: o.signal,
+        checkpoint_signal: o.checkpoint_signal,
         stdout: o.output,
         stderr: o.error,
         partition: o.partition,

@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod catalog;
+pub mod fault_book;
 pub mod job;
 pub mod node;
 pub mod tenant;
@@ -13,6 +14,7 @@ pub use alloc::{Allocation, ReplicaPlacement};
 pub use catalog::{
     AcceleratorModel, Catalog, CatalogError, ModelId, Stack, UnknownModel, UnknownStack, Vendor,
 };
+pub use fault_book::{Action, FaultBook, FaultBookError};
 pub use job::{JobError, JobId, JobSpec, PriorityClass, UnknownClass};
 pub use node::{NodeError, NodeId, NodeSpec, Topology};
 pub use tenant::{Tenant, TenantId};

@@ -20,6 +20,7 @@ pub mod placement;
 pub mod preempt;
 pub mod profile;
 pub mod queue;
+pub mod risk;
 pub mod scheduler;
 pub mod score;
 pub mod snapshot;

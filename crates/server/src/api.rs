@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wanka_api::{
     ApiError, Assignments, CancelJob, CreateToken, Heartbeat, InjectFault, JobEvent, JobState,
-    LogAck, LogChunk, LogInfo, LogStream, LogText, NodeState, PutTenant, RegisterNode, Role,
-    SubmitJob, Submitted, TaskReport, Token,
+    LogAck, LogChunk, LogInfo, LogStream, LogText, NodeEvent, NodeState, ProgressReport, PutTenant,
+    RegisterNode, Role, SubmitJob, Submitted, TaskReport, Token,
 };
 
 /// The OpenAPI document the server serves at `/api/v1/openapi.json`.
@@ -151,6 +151,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(&v1("/nodes"), get(list_nodes))
         .route(&v1("/nodes/{name}"), get(get_node))
         .route(&v1("/nodes/{name}/faults"), post(inject_fault))
+        .route(&v1("/nodes/{name}/events"), get(node_events))
         .route(&v1("/nodes/{name}/{action}"), post(node_action))
         .route(&v1("/tenants"), get(list_tenants))
         .route(&v1("/tenants/{name}"), axum::routing::put(put_tenant))
@@ -160,6 +161,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(&v1("/agent/assignments"), get(assignments))
         .route(&v1("/agent/report"), post(report))
         .route(&v1("/agent/logs"), post(ship_log))
+        .route(&v1("/agent/progress"), post(progress))
         .fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(app.clone(), timed))
         .with_state(app)
@@ -407,9 +409,48 @@ async fn node_action(
         }
     };
     Ok(Json(
-        app.change(|core, _| core.set_admin_state(&name, state))
+        app.change(|core, now| core.operator_state(&name, state, now))
             .await?,
     ))
+}
+
+async fn node_events(
+    State(app): State<Arc<App>>,
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<NodeEvent>>> {
+    auth.require(SUBMITTERS, "reading nodes")?;
+    if !app.core().nodes.contains_key(&name) {
+        return Err(Error(
+            StatusCode::NOT_FOUND,
+            format!("node '{name}' is not registered"),
+        ));
+    }
+    let rows = app
+        .store()
+        .node_events(&name)
+        .await
+        .map_err(Failure::Store)?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|e| NodeEvent {
+                at: crate::state::secs(e.at_us),
+                action: e.action,
+                reason: e.reason,
+            })
+            .collect(),
+    ))
+}
+
+async fn progress(
+    State(app): State<Arc<App>>,
+    auth: Auth,
+    body: std::result::Result<Json<ProgressReport>, JsonRejection>,
+) -> Result<StatusCode> {
+    auth.require(AGENTS, "the agent protocol")?;
+    let Json(rep) = body?;
+    app.change(|core, now| core.progress(&rep, now)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn inject_fault(

@@ -6,8 +6,8 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 use wanka_api::{
     Assignments, CancelJob, CreateToken, Heartbeat, InjectFault, JobEvent, JobView, LogAck,
-    LogChunk, LogInfo, LogStream, LogText, NodeView, PutTenant, RegisterNode, Registered,
-    SubmitJob, Submitted, TaskReport, TenantView, Token,
+    LogChunk, LogInfo, LogStream, LogText, NodeEvent, NodeView, ProgressReport, PutTenant,
+    RegisterNode, Registered, SubmitJob, Submitted, TaskReport, TenantView, Token,
 };
 
 /// A failed call.
@@ -284,6 +284,22 @@ impl Client {
                 "/jobs/{}/logs/{}/{}/{}/{}?offset={offset}&wait_s={wait_s}",
                 s.job, s.attempt, s.rank, s.task, s.stream
             )),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Forwards progress lines of a job's process (agent protocol).
+    pub async fn progress(&self, rep: &ProgressReport) -> Result<()> {
+        self.call(Method::POST, &Self::v1("/agent/progress"), Some(rep))
+            .await
+    }
+
+    /// What the server did to a node, and why.
+    pub async fn node_events(&self, node: &str) -> Result<Vec<NodeEvent>> {
+        self.call(
+            Method::GET,
+            &Self::v1(&format!("/nodes/{node}/events")),
             None::<&()>,
         )
         .await

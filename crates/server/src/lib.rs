@@ -9,6 +9,8 @@ pub mod lifecycle;
 pub mod logs;
 pub mod metrics;
 pub mod nodes;
+pub mod progress;
+pub mod recovery;
 pub mod spec;
 pub mod state;
 pub mod store;
@@ -159,7 +161,18 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     let (store, loaded) = Store::open(&location).await?;
     let sched = Scheduler::new(config.policy, config.catalog, config.performance)?;
     let epoch = now_us() as u64;
-    let mut core = Core::new(sched, config.settings, epoch);
+    let mut settings = config.settings;
+    if settings.checkpoint_root.is_none() {
+        let root = config.data_dir.join("checkpoints");
+        settings.checkpoint_root =
+            Some(
+                std::path::absolute(&root).map_err(|source| ServerError::Io {
+                    what: format!("resolving {}", root.display()),
+                    source,
+                })?,
+            );
+    }
+    let mut core = Core::new(sched, settings, epoch);
     core.restore(loaded, now_us())?;
     let first_admin = if core.has_admin() {
         None
@@ -261,6 +274,9 @@ async fn scheduling_loop(app: Arc<App>, tick: Duration) {
                 if on_tick {
                     core.check_lost(now);
                     core.enforce_time_limits(now);
+                    core.check_migrations(now);
+                    core.release_held(now);
+                    core.refresh_progress(now);
                 }
                 let t = Instant::now();
                 let stats = core.schedule(now);

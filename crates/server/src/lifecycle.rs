@@ -70,6 +70,8 @@ impl Core {
                 done: Vec::new(),
                 preempt: None,
                 events: 0,
+                progress: Default::default(),
+                migrating: None,
             });
         }
         self.next_job += records.len() as u64;
@@ -215,6 +217,15 @@ impl Core {
                     .unwrap_or_else(|| n.registration.name.clone())
             })
             .unwrap_or_default();
+        let run = spec::Run {
+            checkpoint_dir: self
+                .settings
+                .checkpoint_root
+                .as_ref()
+                .map(|root| root.join(id.to_string()).display().to_string())
+                .unwrap_or_default(),
+            restarts: r.attempt.saturating_sub(1),
+        };
         let starts: Vec<(String, Assignment)> = r
             .replicas
             .iter()
@@ -229,6 +240,7 @@ impl Core {
                     &p.devices,
                     &nodes,
                     &master,
+                    &run,
                 );
                 (
                     p.node.clone(),
@@ -308,6 +320,25 @@ impl Core {
                 );
                 self.interrupt(id, why, now);
             }
+            (TaskState::Exited, JobState::Preempting) if r.migrating.is_some() => {
+                let code = code_text(rep.exit_code);
+                let wait = self.count_restart(id).unwrap_or(0);
+                self.requeue_after(id, wait, now);
+                let r = self.jobs.get_mut(&id).expect("checked");
+                r.migrating = None;
+                r.exit_code = rep.exit_code;
+                let from = r.progress.checkpoint.map_or(String::new(), |c| {
+                    format!(" from the checkpoint of step {}", c.0)
+                });
+                self.transition(
+                    id,
+                    JobState::Pending,
+                    format!(
+                        "moved: left with {code}; requeued to restart{from} on healthy devices"
+                    ),
+                    now,
+                );
+            }
             (TaskState::Exited, JobState::Preempting) => {
                 let by = r.preempt.map_or(0, |p| p.0);
                 let code = code_text(rep.exit_code);
@@ -369,6 +400,8 @@ impl Core {
     }
 
     /// A run that lost its node: back to the queue unless the job asked not to be requeued.
+    /// A run that lost its node or a device: back to the queue (from its checkpoint, after the backoff of
+    /// its restart count) unless the job asked not to be requeued or has used all its restarts.
     pub(crate) fn interrupt(&mut self, id: u64, why: String, now: i64) {
         let r = &self.jobs[&id];
         if r.spec.requeue == Some(false) {
@@ -382,10 +415,36 @@ impl Core {
         }
         let signal = stop_signal(&r.spec);
         self.stop_everywhere(id, &signal, self.settings.kill_grace_s);
-        let _ = self.sched.requeue(JobId(id));
-        self.jobs.get_mut(&id).expect("checked").preempt = None;
-        self.transition(id, JobState::Pending, format!("{why}; requeued"), now);
-        self.fx.kick = true;
+        let Some(wait) = self.count_restart(id) else {
+            let max = self.settings.max_fault_restarts;
+            self.end(
+                id,
+                JobState::Failed,
+                format!("{why}; not restarted: {max} restarts used"),
+                now,
+            );
+            return;
+        };
+        self.requeue_after(id, wait, now);
+        let r = self.jobs.get_mut(&id).expect("checked");
+        r.preempt = None;
+        r.migrating = None;
+        let from = match r.progress.checkpoint {
+            Some((step, _)) => format!(" from the checkpoint of step {step}"),
+            None => String::new(),
+        };
+        let when = if wait > 0 {
+            format!(" in {} s", wait / 1_000_000)
+        } else {
+            String::new()
+        };
+        let k = r.progress.restarts;
+        self.transition(
+            id,
+            JobState::Pending,
+            format!("{why}; requeued to restart{from}{when} (restart {k})"),
+            now,
+        );
     }
 
     /// Cancels a job the caller may touch.

@@ -54,6 +54,14 @@ pub struct Metrics {
     pub started: Counter,
     /// API latency by route.
     pub api: Family<ApiLabels, Histogram, fn() -> Histogram>,
+    /// Effective training time: productive and wall seconds over the jobs that report progress.
+    training: Family<KindLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+/// Which figure of a family.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
 }
 
 impl Default for Metrics {
@@ -80,6 +88,13 @@ impl Default for Metrics {
             cycle.clone(),
         );
         registry.register("jobs_started", "Job runs started", started.clone());
+        let training = Family::<KindLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "training_seconds",
+            "Jobs reporting progress: productive seconds (steps beyond their previous maximum) and wall \
+             seconds since their first start; ETTR is productive / wall",
+            training.clone(),
+        );
         registry.register(
             "api_request_duration_seconds",
             "API request latency by route",
@@ -94,6 +109,7 @@ impl Default for Metrics {
             cycle_totals: (AtomicU64::new(0), AtomicU64::new(0)),
             started,
             api,
+            training,
         }
     }
 }
@@ -118,6 +134,12 @@ impl Metrics {
 
     /// The text exposition, with gauges refreshed from `core`.
     pub fn render(&self, core: &Core) -> String {
+        let (productive, wall) = core.ettr_totals();
+        for (kind, v) in [("productive", productive), ("wall", wall)] {
+            self.training
+                .get_or_create(&KindLabel { kind: kind.into() })
+                .set(v);
+        }
         self.jobs.clear();
         let mut by_state: BTreeMap<&str, i64> =
             JobState::ALL.iter().map(|s| (s.name(), 0)).collect();

@@ -109,7 +109,9 @@ impl Core {
                     .iter()
                     .filter_map(|n| match &n.assignment {
                         Assignment::Start { job, attempt, .. } => Some((*job, *attempt)),
-                        Assignment::Stop { .. } | Assignment::Fault(_) => None,
+                        Assignment::Stop { .. }
+                        | Assignment::Signal { .. }
+                        | Assignment::Fault(_) => None,
                     })
                     .collect()
             })
@@ -201,6 +203,9 @@ impl Core {
                 last_heartbeat_us: None,
                 watched_since_us: now,
                 telemetry: Vec::new(),
+                risk_held: BTreeSet::new(),
+                quarantined: false,
+                last_event_us: 0,
             },
         );
         self.fx.kick = true;
@@ -247,22 +252,49 @@ impl Core {
                 } else {
                     n.unhealthy.insert(d.index);
                 }
-                let _ = self.sched.set_device_health(id, d.index, d.healthy);
+                let usable = d.healthy && !n.risk_held.contains(&d.index);
+                let _ = self.sched.set_device_health(id, d.index, usable);
                 changed = true;
             }
         }
-        n.telemetry = hb.devices;
         if changed {
             let row = n.row();
             self.fx.writes.push(crate::store::Write::Node(row));
             self.fx.kick = true;
         }
+        self.assess(&hb.node, &hb.devices, now);
+        if let Some(n) = self.nodes.get_mut(&hb.node) {
+            n.telemetry = hb.devices;
+        }
         self.found(&hb.node);
         Ok(())
     }
 
-    /// An operator's cordon (ready → cordoned), drain or resume (→ ready).
-    pub fn set_admin_state(&mut self, name: &str, state: NodeState) -> Result<NodeView, Refused> {
+    /// An operator's cordon (ready → cordoned), drain or resume (→ ready; a quarantined node's fault
+    /// history is forgiven).
+    pub fn operator_state(
+        &mut self,
+        name: &str,
+        state: NodeState,
+        now: i64,
+    ) -> Result<NodeView, Refused> {
+        let view = self.set_admin_state(name, state)?;
+        let n = self.nodes.get_mut(name).expect("checked above");
+        let was_quarantined = std::mem::take(&mut n.quarantined);
+        if state == NodeState::Ready && was_quarantined {
+            self.risk.forgive(&name.to_string());
+        }
+        let word = crate::state::node_state_name(state);
+        self.node_event(name, word, format!("{word} by an operator"), now);
+        Ok(view)
+    }
+
+    /// Sets a node's cordon, drain or ready state.
+    pub(crate) fn set_admin_state(
+        &mut self,
+        name: &str,
+        state: NodeState,
+    ) -> Result<NodeView, Refused> {
         let n = self
             .nodes
             .get_mut(name)
@@ -363,6 +395,8 @@ impl Core {
                 .unwrap_or_else(|| DEFAULT_SPINE.into()),
             last_heartbeat: n.last_heartbeat_us.map(crate::state::secs),
             telemetry: n.telemetry.clone(),
+            held: n.risk_held.iter().copied().collect(),
+            quarantined: n.quarantined,
         }
     }
 

@@ -74,6 +74,15 @@ pub fn job_spec(
     Ok(spec)
 }
 
+/// Facts of the current run the job's processes are told (the job contract).
+#[derive(Clone, Debug, Default)]
+pub struct Run {
+    /// WANKA_CHECKPOINT_DIR: kept across restarts.
+    pub checkpoint_dir: String,
+    /// WANKA_RESTART_COUNT: runs before this one.
+    pub restarts: u32,
+}
+
 /// What one replica's processes are told about the job: the devices they may see (every variable the
 /// model's runtime reads), the rendezvous (PyTorch's names) and Slurm's names for the same facts, so that
 /// scripts written for either run unchanged. The user's own variables come last and win. Each process's
@@ -89,6 +98,7 @@ pub fn replica_env(
     devices: &[u32],
     nodes: &[String],
     master: &str,
+    run: &Run,
 ) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     let list = devices
@@ -105,6 +115,12 @@ pub fn replica_env(
         env.insert(k.to_string(), v);
     };
     set("WANKA_JOB_ID", job.to_string());
+    set("WANKA_CHECKPOINT_DIR", run.checkpoint_dir.to_string());
+    set("WANKA_RESTART_COUNT", run.restarts.to_string());
+    set(
+        "WANKA_CHECKPOINT_SIGNAL",
+        crate::recovery::checkpoint_signal(sub),
+    );
     set("WANKA_JOB_NAME", name.to_string());
     set("WANKA_NODE_RANK", rank.to_string());
     set("WANKA_NNODES", replicas.to_string());
@@ -194,7 +210,24 @@ mod tests {
         s.env.insert("NCCL_DEBUG".into(), "INFO".into());
         s.env.insert("MASTER_PORT".into(), "12345".into());
         let nodes = vec!["n1".to_string(), "n2".to_string()];
-        let env = replica_env(42, "llm", &s, model, 1, &[0, 1, 2, 3], &nodes, "10.0.0.1");
+        let run = Run {
+            checkpoint_dir: "/ckpt/42".into(),
+            restarts: 2,
+        };
+        let env = replica_env(
+            42,
+            "llm",
+            &s,
+            model,
+            1,
+            &[0, 1, 2, 3],
+            &nodes,
+            "10.0.0.1",
+            &run,
+        );
+        assert_eq!(env["WANKA_CHECKPOINT_DIR"], "/ckpt/42");
+        assert_eq!(env["WANKA_RESTART_COUNT"], "2");
+        assert_eq!(env["WANKA_CHECKPOINT_SIGNAL"], "SIGUSR1");
         assert_eq!(env["CUDA_VISIBLE_DEVICES"], "0,1,2,3");
         assert_eq!(env["NPROC_PER_NODE"], "4");
         assert_eq!(env["NODE_RANK"], "1");

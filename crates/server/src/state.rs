@@ -30,6 +30,15 @@ pub struct Settings {
     pub node_timeout_us: i64,
     /// Seconds between the stop signal and the kill when a job is cancelled or fails elsewhere.
     pub kill_grace_s: u64,
+    /// Where jobs' checkpoint directories are made (`<root>/<job>`, WANKA_CHECKPOINT_DIR): storage every
+    /// node mounts at the same path. `None`: `<data-dir>/checkpoints` (right for one machine only).
+    pub checkpoint_root: Option<std::path::PathBuf>,
+    /// Seconds a job gets to write its checkpoint after the "checkpoint now" signal before it is moved anyway.
+    pub checkpoint_grace_s: u64,
+    /// Restarts after faults before a job is failed for good.
+    pub max_fault_restarts: u32,
+    /// What faults mean (the built-in book and the operator's overrides).
+    pub faults: wanka_model::FaultBook,
 }
 
 impl Default for Settings {
@@ -37,6 +46,10 @@ impl Default for Settings {
         Settings {
             node_timeout_us: 30_000_000,
             kill_grace_s: 30,
+            checkpoint_root: None,
+            checkpoint_grace_s: 120,
+            max_fault_restarts: 5,
+            faults: wanka_model::FaultBook::builtin(),
         }
     }
 }
@@ -92,6 +105,13 @@ pub struct JobRecord {
     pub preempt: Option<(u64, i64)>,
     /// Events recorded so far.
     pub events: u32,
+    /// Training progress and effective-time accounting.
+    #[serde(default)]
+    pub progress: crate::progress::Progress,
+    /// While being moved off a failing node: when it is stopped even without a checkpoint (Unix
+    /// microseconds; `i64::MAX` once the stop is sent).
+    #[serde(default)]
+    pub migrating: Option<i64>,
 }
 
 impl JobRecord {
@@ -110,6 +130,7 @@ impl JobRecord {
             model: self.model.clone(),
             replicas: self.replicas.clone(),
             exit_code: self.exit_code,
+            progress: self.progress.view(self.started_us),
         }
     }
 
@@ -146,6 +167,12 @@ pub struct NodeInfo {
     pub watched_since_us: i64,
     /// Telemetry of the last heartbeat.
     pub telemetry: Vec<DeviceTelemetry>,
+    /// Devices the risk engine took out of service (a fault, or a precursor of one).
+    pub risk_held: BTreeSet<u32>,
+    /// Cordoned for repeated faults until an operator resumes it.
+    pub quarantined: bool,
+    /// Time of the node's last event (events are keyed by time).
+    pub last_event_us: i64,
 }
 
 impl NodeInfo {
@@ -238,11 +265,16 @@ pub struct Core {
     pub epoch: u64,
     /// Pending changes.
     pub(crate) fx: Effects,
+    /// The risk engine.
+    pub(crate) risk: wanka_sched::risk::RiskEngine<String>,
+    /// Jobs waiting out their restart backoff, and until when (Unix microseconds).
+    pub(crate) held: BTreeMap<u64, i64>,
 }
 
 impl Core {
     /// An empty server state around a scheduler.
     pub fn new(sched: Scheduler, settings: Settings, epoch: u64) -> Core {
+        let risk = wanka_sched::risk::RiskEngine::new(settings.faults.clone());
         Core {
             sched,
             settings,
@@ -256,6 +288,8 @@ impl Core {
             outboxes: HashMap::new(),
             epoch,
             fx: Effects::default(),
+            risk,
+            held: BTreeMap::new(),
         }
     }
 

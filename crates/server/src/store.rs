@@ -17,8 +17,14 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Migrations, in order: (version, name, SQL). Applied ones are recorded in `schema_migrations`.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "node events",
+        include_str!("../migrations/0002_node_events.sql"),
+    ),
+];
 
 /// Most changes committed in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -184,6 +190,21 @@ pub enum Write {
     Job(JobRow),
     /// Record a job event.
     Event(EventRow),
+    /// Record a node event.
+    NodeEvent(NodeEventRow),
+}
+
+/// A node event row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NodeEventRow {
+    /// The node.
+    pub node: String,
+    /// Unix microseconds (strictly increasing per node).
+    pub at_us: i64,
+    /// What was done (`hold-device`, `cordon`, `quarantine`, `release-device`, ...).
+    pub action: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// Everything read back at start-up.
@@ -322,6 +343,31 @@ impl Store {
                 return StoreError::Failed("the writer task stopped".to_string());
             }
         }
+    }
+
+    /// A node's events, oldest first.
+    pub async fn node_events(&self, node: &str) -> Result<Vec<NodeEventRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_us, action, reason FROM node_events WHERE node = $1 ORDER BY at_us",
+        )
+        .bind(node.to_string())
+        .fetch_all(&self.reads)
+        .await
+        .map_err(db_error(
+            self.backend,
+            format!("reading events of node {node}"),
+        ))?;
+        let col = |c: &'static str| db_error(self.backend, c);
+        rows.iter()
+            .map(|r| {
+                Ok(NodeEventRow {
+                    node: node.to_string(),
+                    at_us: r.try_get(0).map_err(col("node_events.at_us"))?,
+                    action: r.try_get(1).map_err(col("node_events.action"))?,
+                    reason: r.try_get(2).map_err(col("node_events.reason"))?,
+                })
+            })
+            .collect()
     }
 
     /// A job's events, oldest first.
@@ -666,6 +712,17 @@ async fn commit(
                 .bind(j.tenant.clone())
                 .bind(j.state.clone())
                 .bind(j.record.clone()),
+            ),
+            Write::NodeEvent(e) => (
+                "writing a node event",
+                sqlx::query(
+                    "INSERT INTO node_events (node, at_us, action, reason) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (node, at_us) DO NOTHING",
+                )
+                .bind(e.node.clone())
+                .bind(e.at_us)
+                .bind(e.action.clone())
+                .bind(e.reason.clone()),
             ),
             Write::Event(e) => (
                 "writing a job event",

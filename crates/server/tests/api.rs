@@ -71,6 +71,7 @@ fn config(backend: &Backend) -> Config {
         settings: Settings {
             node_timeout_us: 1_500_000,
             kill_grace_s: 5,
+            ..Settings::default()
         },
         tick: Duration::from_millis(50),
     }
@@ -473,7 +474,7 @@ async fn lost_nodes_and_preemption(backend: Backend) {
         last.reason.contains("node n1 lost: no heartbeat for"),
         "{last:?}"
     );
-    assert!(last.reason.ends_with("requeued"), "{last:?}");
+    assert!(last.reason.ends_with("requeued to restart (restart 1)"), "{last:?}");
 
     // Operators cordon and resume.
     let v = s.admin.node_action("n1", "cordon").await.unwrap();

@@ -76,6 +76,7 @@ async fn start(
         settings: Settings {
             node_timeout_us: 30_000_000,
             kill_grace_s: 30,
+            ..Settings::default()
         },
         tick: Duration::from_secs(1),
     };

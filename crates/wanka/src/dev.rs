@@ -143,6 +143,7 @@ pub async fn start_cluster(common: &Common, o: &Options) -> Result<Cluster> {
         settings: Settings {
             node_timeout_us: (o.node_timeout as i64).saturating_mul(1_000_000),
             kill_grace_s: o.kill_grace,
+            ..Settings::default()
         },
         tick: Duration::from_millis(250),
     };

@@ -28,6 +28,19 @@ pub struct Args {
     /// Seconds between the stop signal and the kill when a job is cancelled.
     #[arg(long, default_value_t = 30)]
     pub kill_grace: u64,
+    /// Fault knowledge overriding the built-in (TOML, the format of crates/model/faults.toml).
+    #[arg(long, env = "WANKA_FAULTS")]
+    pub faults: Option<PathBuf>,
+    /// Where jobs' checkpoint directories go (WANKA_CHECKPOINT_DIR = DIR/<job>): storage every node mounts at
+    /// the same path (default: <data-dir>/checkpoints, right for one machine only).
+    #[arg(long)]
+    pub checkpoint_root: Option<PathBuf>,
+    /// Seconds a job gets to checkpoint before it is moved off a node about to fail.
+    #[arg(long, default_value_t = 120)]
+    pub checkpoint_grace: u64,
+    /// Restarts after faults before a job is failed.
+    #[arg(long, default_value_t = 5)]
+    pub max_restarts: u32,
     /// Milliseconds between scheduling cycles when nothing changes.
     #[arg(long, default_value_t = 1000)]
     pub tick_ms: u64,
@@ -47,6 +60,10 @@ impl Args {
             settings: Settings {
                 node_timeout_us: (self.node_timeout as i64).saturating_mul(1_000_000),
                 kill_grace_s: self.kill_grace,
+                checkpoint_root: self.checkpoint_root.clone(),
+                checkpoint_grace_s: self.checkpoint_grace,
+                max_fault_restarts: self.max_restarts,
+                faults: common.fault_book(self.faults.as_deref())?,
             },
             tick: Duration::from_millis(self.tick_ms.max(1)),
         })

@@ -29,6 +29,15 @@ impl Common {
         Ok(catalog)
     }
 
+    /// The built-in fault book with the operator's file over it.
+    pub fn fault_book(&self, path: Option<&Path>) -> Result<wanka_model::FaultBook> {
+        let mut book = wanka_model::FaultBook::builtin();
+        if let Some(p) = path {
+            book.extend_toml(&read(p)?, &p.display().to_string())?;
+        }
+        Ok(book)
+    }
+
     /// The catalog and the normalizer built on it.
     pub fn performance(&self) -> Result<(Catalog, Performance)> {
         let catalog = self.catalog()?;

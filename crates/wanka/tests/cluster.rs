@@ -349,7 +349,7 @@ fn a_killed_agent_loses_its_node_and_a_restarted_one_stops_what_moved_on() {
         last.reason.contains("node t4-1 lost: no heartbeat"),
         "{last:?}"
     );
-    assert!(last.reason.ends_with("requeued"), "{last:?}");
+    assert!(last.reason.ends_with("requeued to restart (restart 1)"), "{last:?}");
     // The task outlived its agent (its shim leads its own group)...
     assert!(group_alive(orphan));
     // ...until the agent comes back: the server says that run moved on, and the agent stops it. The job

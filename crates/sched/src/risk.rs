@@ -74,7 +74,7 @@ pub struct Change<K> {
 
 #[derive(Debug, Default)]
 struct DeviceState {
-    ecc: VecDeque<(Time, u64)>,
+    ecc: VecDeque<(Time, f64)>,
     temperature: VecDeque<(Time, f64)>,
     current: Assessment,
 }
@@ -85,6 +85,25 @@ pub struct RiskEngine<K: Ord + Clone> {
     book: FaultBook,
     devices: BTreeMap<(K, u32), DeviceState>,
     faults: BTreeMap<K, VecDeque<Time>>,
+}
+
+/// Adds a sample unless it says nothing new: the same value (within `tolerance`) as the last sample kept,
+/// taken less than 1/64 of the window after it. A device heartbeating every second thus keeps about 64
+/// samples per window, not thousands.
+fn sample<T: Copy + Into<f64>>(
+    q: &mut VecDeque<(Time, T)>,
+    now: Time,
+    value: T,
+    window_s: u64,
+    tolerance: f64,
+) {
+    let step = (window_s as i64).saturating_mul(1_000_000) / 64;
+    let same = q.back().is_some_and(|(t, v)| {
+        ((*v).into() - value.into()).abs() <= tolerance && now.0 - t.0 < step
+    });
+    if !same {
+        q.push_back((now, value));
+    }
 }
 
 /// Drops samples older than the window and returns the oldest kept.
@@ -153,12 +172,12 @@ impl<K: Ord + Clone> RiskEngine<K> {
         }
         if let Some(c) = r.ecc_corrected {
             // A counter that went down was reset (driver reload): its history no longer applies.
-            if st.ecc.back().is_some_and(|(_, last)| *last > c) {
+            if st.ecc.back().is_some_and(|(_, last)| *last > c as f64) {
                 st.ecc.clear();
             }
-            st.ecc.push_back((now, c));
+            sample(&mut st.ecc, now, c as f64, book.ecc.window_s, 0.0);
             if let Some((t0, c0)) = window(&mut st.ecc, now, book.ecc.window_s) {
-                let rise = c - c0;
+                let rise = (c as f64 - c0).max(0.0) as u64;
                 if rise >= book.ecc.corrected_rise {
                     a.add(
                         Action::None,
@@ -176,7 +195,7 @@ impl<K: Ord + Clone> RiskEngine<K> {
         }
         if let Some(t) = r.temperature_c {
             let th = &book.thermal;
-            st.temperature.push_back((now, t));
+            sample(&mut st.temperature, now, t, th.window_s, 1.0);
             let rise = window(&mut st.temperature, now, th.window_s).map_or(0.0, |(_, t0)| t - t0);
             if t >= th.critical_c {
                 a.add(Action::DrainDevice, false, format!("temperature {t:.0} °C"));
@@ -297,6 +316,26 @@ mod tests {
         );
         let c = e.observe(&"n2", 0, &heat(110.0), t(130)).unwrap();
         assert_eq!(c.after.action, Action::DrainDevice);
+    }
+
+    #[test]
+    fn a_steady_device_keeps_few_samples() {
+        let mut e: RiskEngine<&str> = RiskEngine::new(FaultBook::builtin());
+        for s in 0..7200 {
+            let r = Reading {
+                ecc_corrected: Some(3),
+                temperature_c: Some(40.0 + (s % 2) as f64 * 0.5),
+                ..Reading::default()
+            };
+            e.observe(&"n1", 0, &r, t(s));
+        }
+        let st = &e.devices[&("n1", 0)];
+        assert!(
+            st.ecc.len() <= 66 && st.temperature.len() <= 66,
+            "{} {}",
+            st.ecc.len(),
+            st.temperature.len()
+        );
     }
 
     #[test]

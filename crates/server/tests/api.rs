@@ -474,7 +474,10 @@ async fn lost_nodes_and_preemption(backend: Backend) {
         last.reason.contains("node n1 lost: no heartbeat for"),
         "{last:?}"
     );
-    assert!(last.reason.ends_with("requeued to restart (restart 1)"), "{last:?}");
+    assert!(
+        last.reason.ends_with("requeued to restart (restart 1)"),
+        "{last:?}"
+    );
 
     // Operators cordon and resume.
     let v = s.admin.node_action("n1", "cordon").await.unwrap();
@@ -616,6 +619,56 @@ async fn agent_restart_and_output(backend: Backend) {
         .unwrap_err();
     assert_eq!(unknown.status(), Some(404));
 
+    // Progress: productive time counts only steps beyond the previous maximum; a checkpoint is kept.
+    let rec = |step: Option<u64>, checkpoint: Option<u64>| wanka_api::ProgressRecord {
+        at: 0.0,
+        step,
+        step_time_s: step.map(|_| 1.5),
+        checkpoint,
+    };
+    let report = |records: Vec<wanka_api::ProgressRecord>| wanka_api::ProgressReport {
+        node: "n1".into(),
+        job: kept,
+        attempt: 1,
+        rank: 0,
+        task: 0,
+        records,
+    };
+    agent
+        .progress(&report(vec![
+            rec(Some(1), None),
+            rec(Some(2), None),
+            rec(None, Some(2)),
+        ]))
+        .await
+        .unwrap();
+    agent
+        .progress(&report(vec![rec(Some(2), None), rec(Some(3), None)]))
+        .await
+        .unwrap();
+    let p = s.admin.job(kept).await.unwrap().progress.unwrap();
+    assert_eq!(
+        (p.step, p.checkpoint_step, p.productive_s),
+        (3, Some(2), 4.5)
+    );
+    let e = agent
+        .progress(&wanka_api::ProgressReport {
+            job: 999,
+            ..report(vec![])
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    let events = s.admin.node_events("n1").await.unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    s.admin.node_action("n1", "cordon").await.unwrap();
+    let events = s.admin.node_events("n1").await.unwrap();
+    assert_eq!(
+        (events[0].action.as_str(), events[0].reason.as_str()),
+        ("cordoned", "cordoned by an operator")
+    );
+    s.admin.node_action("n1", "resume").await.unwrap();
+
     // Faults go to simulated devices that exist, and only admins send them.
     let fault = wanka_api::InjectFault {
         device: 8,
@@ -712,7 +765,7 @@ async fn metrics_and_openapi(backend: Backend) {
         }
     }
     // As many as `api::router` declares: an undocumented route shows up as a mismatch here.
-    assert_eq!(checked, 24);
+    assert_eq!(checked, 26);
 }
 
 macro_rules! suite {

@@ -358,6 +358,21 @@ pub fn show(conn: &Connection, id: u64, json: bool) -> Result<()> {
         ),
         ("Submitted", format!("{:.0}", job.submitted_at)),
     ];
+    if let Some(p) = &job.progress {
+        fields.push((
+            "Progress",
+            format!(
+                "step {}, checkpoint {}, ETTR {:.3} ({:.1} s productive of {:.1} s), {} restart(s)",
+                p.step,
+                p.checkpoint_step
+                    .map_or_else(|| "none".to_string(), |c| format!("step {c}")),
+                p.ettr,
+                p.productive_s,
+                p.wall_s,
+                p.restarts
+            ),
+        ));
+    }
     if let Some(m) = &job.model {
         fields.push(("Model", m.clone()));
     }

@@ -349,7 +349,10 @@ fn a_killed_agent_loses_its_node_and_a_restarted_one_stops_what_moved_on() {
         last.reason.contains("node t4-1 lost: no heartbeat"),
         "{last:?}"
     );
-    assert!(last.reason.ends_with("requeued to restart (restart 1)"), "{last:?}");
+    assert!(
+        last.reason.ends_with("requeued to restart (restart 1)"),
+        "{last:?}"
+    );
     // The task outlived its agent (its shim leads its own group)...
     assert!(group_alive(orphan));
     // ...until the agent comes back: the server says that run moved on, and the agent stops it. The job
@@ -445,4 +448,239 @@ fn an_agent_says_what_is_wrong_with_its_setup() {
         devices.to_str().unwrap(),
     ]);
     assert!(e.contains("unknown accelerator model 'H1OO'"), "{e}");
+}
+
+/// The result the training stand-in (examples/checkpointing-job.sh) reaches after `steps` steps, however
+/// often it was restarted.
+fn undisturbed(steps: u64) -> u64 {
+    (1..=steps).fold(1, |acc, s| (acc * 31 + s) % 1_000_000_007)
+}
+
+fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Submits the stand-in as a 2-node × 2-device job and waits until it has made `progress` steps.
+fn start_training(dir: &Path, url: &str, admin: &Client, steps: u64, progress: u64) -> u64 {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/checkpointing-job.sh");
+    let wrap = format!(
+        "STEPS={steps} EVERY=10 DT=0.05 exec /bin/sh {}",
+        script.canonicalize().unwrap().display()
+    );
+    let id = submit(
+        dir,
+        url,
+        &[
+            "-N",
+            "2",
+            "--gpus-per-node=2",
+            "-J",
+            "train",
+            "--wrap",
+            &wrap,
+        ],
+    );
+    wait_for(&format!("job {id} to reach step {progress}"), 60, || {
+        let j = job(admin, id);
+        j.progress.filter(|p| p.step >= progress).map(|_| ())
+    });
+    id
+}
+
+/// Checks the job completed with the undisturbed result on every rank, away from `avoid`.
+fn check_result(dir: &Path, url: &str, admin: &Client, id: u64, steps: u64, avoid: &str) {
+    let j = wait_state(admin, id, JobState::Completed, 90);
+    assert!(
+        j.replicas.iter().all(|r| r.node != avoid),
+        "{:?}",
+        j.replicas
+    );
+    let out = wanka(dir, url, &["logs", &id.to_string(), "--stream", "stdout"]);
+    let want = undisturbed(steps);
+    for rank in 0..2 {
+        let line = format!("rank {rank}: result {want} after {steps} steps");
+        assert!(out.contains(&line), "no '{line}' in\n{out}");
+    }
+}
+
+/// When the job's event matching `needle` happened, and the event.
+fn event_at(admin: &Client, id: u64, needle: &str) -> wanka_api::JobEvent {
+    rt().block_on(admin.events(id))
+        .unwrap()
+        .into_iter()
+        .find(|e| e.reason.contains(needle))
+        .unwrap_or_else(|| panic!("no event of job {id} with '{needle}'"))
+}
+
+#[test]
+fn an_xid_79_restarts_the_job_from_its_checkpoint_on_a_healthy_node() {
+    let dir = temp("xid");
+    let (_cluster, url, admin) = dev(&dir, &["H100:3x2"], 30);
+    let steps = 80;
+    let id = start_training(&dir, &url, &admin, steps, 25);
+    let j = job(&admin, id);
+    let victim = j.replicas[1].node.clone();
+    let before = j.progress.clone().unwrap();
+    let injected = now_s();
+    wanka(
+        &dir,
+        &url,
+        &["nodes", "fault", &victim, "--device", "1", "--xid", "79"],
+    );
+    let restart = wait_for("the restart", 30, || {
+        rt().block_on(admin.events(id))
+            .unwrap()
+            .into_iter()
+            .find(|e| e.reason.contains("XID 79"))
+    });
+    assert_eq!(restart.state, JobState::Pending);
+    assert!(
+        restart.reason.starts_with(&format!("{victim} device 1: health Critical; XID 79 (GPU has fallen off the bus): drain the node; requeued to restart from the checkpoint of step")),
+        "{}",
+        restart.reason
+    );
+    let nodes = rt().block_on(admin.nodes()).unwrap();
+    let sick = nodes.iter().find(|n| n.name == victim).unwrap();
+    assert_eq!(
+        (sick.state, sick.held.as_slice()),
+        (NodeState::Cordoned, &[1][..])
+    );
+    let node_events = rt().block_on(admin.node_events(&victim)).unwrap();
+    assert!(
+        node_events.iter().any(|e| e.action == "cordon"),
+        "{node_events:?}"
+    );
+    check_result(&dir, &url, &admin, id, steps, &victim);
+    let done = job(&admin, id).progress.unwrap();
+    let ckpt: u64 = restart
+        .reason
+        .split("checkpoint of step ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    eprintln!(
+        "xid 79: detected and acted on {:.3} s after injection; step at injection {}, restarted from checkpoint {}: \
+         {} steps redone; restarts {}; ETTR {:.3} ({:.1} s productive of {:.1} s)",
+        restart.at - injected,
+        before.step,
+        ckpt,
+        before.step.saturating_sub(ckpt),
+        done.restarts,
+        done.ettr,
+        done.productive_s,
+        done.wall_s
+    );
+    assert_eq!(done.restarts, 1);
+    assert_eq!(done.step, steps);
+    let shown = wanka(&dir, &url, &["job", "show", &id.to_string()]);
+    assert!(
+        shown.contains("step 80, checkpoint step 80, ETTR 0."),
+        "{shown}"
+    );
+    assert!(
+        restart.at - injected < 5.0,
+        "detection took {:.2} s",
+        restart.at - injected
+    );
+}
+
+#[test]
+fn rising_correctable_ecc_moves_the_job_after_a_checkpoint() {
+    let dir = temp("ecc");
+    let (_cluster, url, admin) = dev(&dir, &["H100:3x2"], 30);
+    let steps = 80;
+    let id = start_training(&dir, &url, &admin, steps, 15);
+    let victim = job(&admin, id).replicas[0].node.clone();
+    let fault = |n: &str| {
+        wanka(
+            &dir,
+            &url,
+            &[
+                "nodes",
+                "fault",
+                &victim,
+                "--device",
+                "0",
+                "--ecc-corrected",
+                n,
+            ],
+        );
+    };
+    // The counter the device started with, then a burst of correctable errors.
+    fault("0");
+    std::thread::sleep(Duration::from_millis(500));
+    let injected = now_s();
+    fault("600");
+    let signal = wait_for("the move to start", 30, || {
+        rt().block_on(admin.events(id))
+            .unwrap()
+            .into_iter()
+            .find(|e| e.reason.contains("correctable ECC errors rose by 600"))
+    });
+    assert_eq!(signal.state, JobState::Preempting);
+    assert!(
+        signal.reason.contains("sent SIGUSR1 to checkpoint"),
+        "{}",
+        signal.reason
+    );
+    let written = wait_for("the checkpoint", 30, || {
+        rt().block_on(admin.events(id))
+            .unwrap()
+            .into_iter()
+            .find(|e| e.reason.contains("written; stopping with SIGTERM to move"))
+    });
+    let moved = wait_for("the move", 30, || {
+        rt().block_on(admin.events(id))
+            .unwrap()
+            .into_iter()
+            .find(|e| e.reason.starts_with("moved: left with"))
+    });
+    assert!(
+        moved
+            .reason
+            .contains("requeued to restart from the checkpoint of step"),
+        "{}",
+        moved.reason
+    );
+    // Nothing failed: no event of the job says a rank failed or a node was lost.
+    assert!(event_at(&admin, id, "moving off").at <= written.at);
+    check_result(&dir, &url, &admin, id, steps, &victim);
+    let p = job(&admin, id).progress.unwrap();
+    let ckpt: u64 = written
+        .reason
+        .split("step ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let out = wanka(
+        &dir,
+        &url,
+        &["logs", &id.to_string(), "--stream", "stdout", "--rank", "0"],
+    );
+    eprintln!(
+        "ecc precursor: move started {:.3} s after the rise, checkpoint of step {ckpt} {:.3} s after the signal, \
+         stopped and requeued {:.3} s after injection; ETTR {:.3}; restarts {}; second run: {}",
+        signal.at - injected,
+        written.at - signal.at,
+        moved.at - injected,
+        p.ettr,
+        p.restarts,
+        out.lines().next().unwrap_or("")
+    );
+    assert!(
+        out.contains(&format!("run 1 starts at step {ckpt}")),
+        "{out}"
+    );
+    assert_eq!(p.restarts, 1);
 }

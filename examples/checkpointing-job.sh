@@ -1,0 +1,34 @@
+#!/bin/sh
+# A training stand-in that follows wanka's job contract: it computes something deterministic step by step,
+# checkpoints to $WANKA_CHECKPOINT_DIR (every $EVERY steps, and at once on the "checkpoint now" signal,
+# SIGUSR1), resumes from its checkpoint after a restart, and reports progress to $WANKA_PROGRESS_FILE.
+# Every rank computes the same sequence, so any run, disturbed or not, must end with the same result.
+#   wanka submit -N 2 --gpus-per-node=2 examples/checkpointing-job.sh
+STEPS=${STEPS:-60}
+EVERY=${EVERY:-10}
+DT=${DT:-0.1}
+ckpt="${WANKA_CHECKPOINT_DIR:?not run by wanka}/rank-${RANK:-0}"
+progress="${WANKA_PROGRESS_FILE:-/dev/null}"
+step=0
+acc=1
+if [ -f "$ckpt" ]; then
+  read -r step acc < "$ckpt"
+fi
+echo "rank $RANK: run $WANKA_RESTART_COUNT starts at step $step"
+now=0
+trap 'now=1' USR1
+save() {
+  echo "$step $acc" > "$ckpt.tmp" && mv "$ckpt.tmp" "$ckpt"
+  echo "{\"checkpoint\": $step}" >> "$progress"
+}
+while [ "$step" -lt "$STEPS" ]; do
+  step=$((step + 1))
+  acc=$(((acc * 31 + step) % 1000000007))
+  sleep "$DT"
+  echo "{\"step\": $step, \"step_time_s\": $DT}" >> "$progress"
+  if [ $((step % EVERY)) -eq 0 ] || [ "$now" = 1 ]; then
+    save
+    now=0
+  fi
+done
+echo "rank $RANK: result $acc after $STEPS steps"

@@ -330,6 +330,8 @@ pub enum NodeState {
     Draining,
     /// Missed its heartbeats.
     Lost,
+    /// A hot spare: takes no ordinary work, only jobs restarted after a fault elsewhere.
+    Spare,
 }
 
 /// A node as the API shows it.

@@ -400,11 +400,12 @@ async fn node_action(
     let state = match action.as_str() {
         "cordon" => NodeState::Cordoned,
         "drain" => NodeState::Draining,
+        "spare" => NodeState::Spare,
         "resume" => NodeState::Ready,
         other => {
             return Err(Error(
                 StatusCode::NOT_FOUND,
-                format!("no node action '{other}' (cordon, drain or resume)"),
+                format!("no node action '{other}' (cordon, drain, resume or spare)"),
             ));
         }
     };

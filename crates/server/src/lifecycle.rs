@@ -72,6 +72,7 @@ impl Core {
                 events: 0,
                 progress: Default::default(),
                 migrating: None,
+                leaving: None,
             });
         }
         self.next_job += records.len() as u64;
@@ -318,11 +319,23 @@ impl Core {
                      exit code",
                     rep.rank, rep.node
                 );
-                self.interrupt(id, why, now);
+                let node = rep.node.clone();
+                self.interrupt(id, why, Some(&node), now);
             }
             (TaskState::Exited, JobState::Preempting) if r.migrating.is_some() => {
                 let code = code_text(rep.exit_code);
+                let leaving = r.leaving.clone();
                 let wait = self.count_restart(id).unwrap_or(0);
+                let why = format!(
+                    "moved off {}: left with {code}",
+                    leaving.as_deref().unwrap_or("?")
+                );
+                if wait == 0
+                    && let Some(node) = leaving
+                    && self.restart_on_spares(id, &node, &why, now)
+                {
+                    return Ok(());
+                }
                 self.requeue_after(id, wait, now);
                 let r = self.jobs.get_mut(&id).expect("checked");
                 r.migrating = None;
@@ -402,7 +415,7 @@ impl Core {
     /// A run that lost its node: back to the queue unless the job asked not to be requeued.
     /// A run that lost its node or a device: back to the queue (from its checkpoint, after the backoff of
     /// its restart count) unless the job asked not to be requeued or has used all its restarts.
-    pub(crate) fn interrupt(&mut self, id: u64, why: String, now: i64) {
+    pub(crate) fn interrupt(&mut self, id: u64, why: String, bad_node: Option<&str>, now: i64) {
         let r = &self.jobs[&id];
         if r.spec.requeue == Some(false) {
             self.end(
@@ -425,6 +438,12 @@ impl Core {
             );
             return;
         };
+        if wait == 0
+            && let Some(node) = bad_node
+            && self.restart_on_spares(id, node, &why, now)
+        {
+            return;
+        }
         self.requeue_after(id, wait, now);
         let r = self.jobs.get_mut(&id).expect("checked");
         r.preempt = None;

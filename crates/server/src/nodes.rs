@@ -142,7 +142,7 @@ impl Core {
                 let why = format!(
                     "rank {rank} on {node} was lost: the node's agent restarted without its process"
                 );
-                self.interrupt(id, why, now);
+                self.interrupt(id, why, Some(node), now);
             }
         }
         stale
@@ -357,7 +357,7 @@ impl Core {
                     "node {name} lost: no heartbeat for {} s",
                     (now - since) / 1_000_000
                 );
-                self.interrupt(job, why, now);
+                self.interrupt(job, why, Some(&name), now);
             }
         }
     }

@@ -120,7 +120,7 @@ impl Core {
         for id in victims {
             let place = format!("{node} device {device}: {why}");
             if a.action.restarts_jobs() {
-                self.interrupt(id, place, now);
+                self.interrupt(id, place, Some(&node), now);
             } else {
                 self.migrate(id, place, now);
             }
@@ -187,6 +187,7 @@ impl Core {
         let signal = checkpoint_signal(&r.spec);
         let attempt = r.attempt;
         r.migrating = Some(now + grace as i64 * 1_000_000);
+        r.leaving = why.split(' ').next().map(str::to_string);
         r.preempt = None;
         let nodes: std::collections::BTreeSet<String> =
             r.replicas.iter().map(|p| p.node.clone()).collect();
@@ -243,6 +244,121 @@ impl Core {
             );
             self.stop_everywhere(id, &signal, self.settings.kill_grace_s);
         }
+    }
+
+    /// Restarts a job at once with hot spares (nodes in the `spare` state) in place of its replicas on
+    /// `bad_node`, keeping the rest of its allocation; false when the pool cannot cover them (the caller
+    /// requeues instead). The old run has been told to stop; the spares leave the pool.
+    pub(crate) fn restart_on_spares(
+        &mut self,
+        id: u64,
+        bad_node: &str,
+        why: &str,
+        now: i64,
+    ) -> bool {
+        let r = &self.jobs[&id];
+        let Some(model) = r.model.clone() else {
+            return false;
+        };
+        let allocated = self.allocated_devices();
+        let mut spares: Vec<(String, Vec<u32>)> = self
+            .nodes
+            .iter()
+            .filter(|(name, n)| {
+                n.admin == NodeState::Spare
+                    && !n.lost
+                    && n.registration.model == model
+                    && allocated.get(name.as_str()).copied().unwrap_or(0) == 0
+            })
+            .map(|(name, n)| {
+                let healthy = (0..n.registration.devices)
+                    .filter(|d| !n.unhealthy.contains(d) && !n.risk_held.contains(d))
+                    .collect();
+                (name.clone(), healthy)
+            })
+            .collect();
+        let mut replicas = r.replicas.clone();
+        let mut used = Vec::new();
+        for p in replicas.iter_mut().filter(|p| p.node == bad_node) {
+            let need = p.devices.len();
+            let Some(i) = spares.iter().position(|(_, h)| h.len() >= need) else {
+                return false;
+            };
+            let (name, healthy) = spares.remove(i);
+            p.node = name.clone();
+            p.devices = healthy[..need].to_vec();
+            used.push(name);
+        }
+        if used.is_empty() {
+            return false;
+        }
+        let spec = match self.scheduler_spec(r) {
+            Ok(s) => s,
+            Err(_) => return false,
+        };
+        let old = std::mem::replace(
+            &mut self.jobs.get_mut(&id).expect("known").replicas,
+            replicas,
+        );
+        let allocation = self.allocation_of(&self.jobs[&id]);
+        let _ = self.sched.finished(JobId(id));
+        let placed = allocation.and_then(|allocation| {
+            self.sched
+                .restore(&wanka_sched::snapshot::RunningJob {
+                    spec,
+                    allocation,
+                    preempting: None,
+                })
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = placed {
+            // The spares were checked above, so this is not expected; the job goes back to the queue.
+            self.jobs.get_mut(&id).expect("known").replicas = old;
+            self.transition(
+                id,
+                JobState::Pending,
+                format!("{why}; requeued (the hot spares could not take it: {e})"),
+                now,
+            );
+            if let Err(e) = self.enqueue(id) {
+                self.transition(id, JobState::Failed, format!("cannot be queued: {e}"), now);
+            }
+            return true;
+        }
+        for name in &used {
+            let _ = self.set_admin_state(name, NodeState::Ready);
+            self.node_event(
+                name,
+                "spare-used",
+                format!("replaces {bad_node} for job {id}"),
+                now,
+            );
+        }
+        let r = self.jobs.get_mut(&id).expect("known");
+        r.attempt += 1;
+        r.done.clear();
+        r.exit_code = None;
+        r.preempt = None;
+        r.migrating = None;
+        r.leaving = None;
+        r.run_started_us = Some(now);
+        let from = r.progress.checkpoint.map_or(String::new(), |c| {
+            format!(" from the checkpoint of step {}", c.0)
+        });
+        let k = r.progress.restarts;
+        self.active.insert(id);
+        self.transition(
+            id,
+            JobState::Starting,
+            format!(
+                "{why}; restarted at once{from} on hot spare {} (restart {k})",
+                used.join(", ")
+            ),
+            now,
+        );
+        self.dispatch_starts(id);
+        self.fx.kick = true;
+        true
     }
 
     /// Counts a restart; `Some(wait)` when the job may restart (after `wait` µs), `None` when it has used

@@ -112,6 +112,9 @@ pub struct JobRecord {
     /// microseconds; `i64::MAX` once the stop is sent).
     #[serde(default)]
     pub migrating: Option<i64>,
+    /// While being moved: the node it leaves.
+    #[serde(default)]
+    pub leaving: Option<String>,
 }
 
 impl JobRecord {
@@ -202,6 +205,7 @@ pub fn node_state_name(s: NodeState) -> &'static str {
         NodeState::Ready => "ready",
         NodeState::Cordoned => "cordoned",
         NodeState::Draining => "draining",
+        NodeState::Spare => "spare",
         NodeState::Lost => "lost",
     }
 }
@@ -535,6 +539,7 @@ impl Core {
                 "ready" => NodeState::Ready,
                 "cordoned" => NodeState::Cordoned,
                 "draining" => NodeState::Draining,
+                "spare" => NodeState::Spare,
                 other => return Err(corrupt("nodes", n.name, format!("state '{other}'"))),
             };
             self.add_node(reg, admin, unhealthy, now)
@@ -626,7 +631,7 @@ impl Core {
     }
 
     /// The scheduler's allocation of a recorded job.
-    fn allocation_of(&self, r: &JobRecord) -> Result<wanka_model::Allocation, String> {
+    pub(crate) fn allocation_of(&self, r: &JobRecord) -> Result<wanka_model::Allocation, String> {
         let model = r.model.as_deref().ok_or("no model recorded")?;
         let model = self
             .sched

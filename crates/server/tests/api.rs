@@ -491,7 +491,10 @@ async fn lost_nodes_and_preemption(backend: Backend) {
         .unwrap();
     assert_eq!(s.admin.nodes().await.unwrap()[0].state, NodeState::Cordoned);
     let e = s.admin.node_action("n1", "reboot").await.unwrap_err();
-    assert!(e.to_string().contains("cordon, drain or resume"), "{e}");
+    assert!(
+        e.to_string().contains("cordon, drain, resume or spare"),
+        "{e}"
+    );
     s.admin.node_action("n1", "resume").await.unwrap();
     assert_eq!(s.admin.nodes().await.unwrap()[0].state, NodeState::Ready);
 }

@@ -128,6 +128,11 @@ enum NodeAction {
         /// Node name.
         node: String,
     },
+    /// A hot spare: no ordinary work; jobs restarted after a fault elsewhere take it at once.
+    Spare {
+        /// Node name.
+        node: String,
+    },
     /// Inject a fault into a simulated device (nodes of `wanka dev`, agents with --backend simulated).
     Fault {
         /// Node name.
@@ -163,6 +168,7 @@ impl NodeAction {
             NodeAction::Cordon { node } => Some(("cordon", node)),
             NodeAction::Drain { node } => Some(("drain", node)),
             NodeAction::Resume { node } => Some(("resume", node)),
+            NodeAction::Spare { node } => Some(("spare", node)),
             NodeAction::Fault { .. } => None,
         }
     }

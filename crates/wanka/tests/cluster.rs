@@ -463,8 +463,10 @@ fn now_s() -> f64 {
         .as_secs_f64()
 }
 
-/// Submits the stand-in as a 2-node × 2-device job and waits until it has made `progress` steps.
+/// Makes h100-3 a hot spare, submits the stand-in as a 2-node × 2-device job (it lands on h100-1 and
+/// h100-2) and waits until it has made `progress` steps.
 fn start_training(dir: &Path, url: &str, admin: &Client, steps: u64, progress: u64) -> u64 {
+    wanka(dir, url, &["nodes", "spare", "h100-3"]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/checkpointing-job.sh");
     let wrap = format!(
         "STEPS={steps} EVERY=10 DT=0.05 exec /bin/sh {}",
@@ -483,10 +485,16 @@ fn start_training(dir: &Path, url: &str, admin: &Client, steps: u64, progress: u
             &wrap,
         ],
     );
-    wait_for(&format!("job {id} to reach step {progress}"), 60, || {
+    let j = wait_for(&format!("job {id} to reach step {progress}"), 60, || {
         let j = job(admin, id);
-        j.progress.filter(|p| p.step >= progress).map(|_| ())
+        j.progress.clone().filter(|p| p.step >= progress).map(|_| j)
     });
+    let nodes: Vec<&str> = j.replicas.iter().map(|r| r.node.as_str()).collect();
+    assert_eq!(
+        nodes,
+        ["h100-1", "h100-2"],
+        "the spare takes no ordinary work"
+    );
     id
 }
 
@@ -536,9 +544,14 @@ fn an_xid_79_restarts_the_job_from_its_checkpoint_on_a_healthy_node() {
             .into_iter()
             .find(|e| e.reason.contains("XID 79"))
     });
-    assert_eq!(restart.state, JobState::Pending);
+    assert_eq!(restart.state, JobState::Starting);
+    let expected = format!(
+        "{victim} device 1: health Critical; XID 79 (GPU has fallen off the bus): drain the node; \
+         restarted at once from the checkpoint of step"
+    );
+    assert!(restart.reason.starts_with(&expected), "{}", restart.reason);
     assert!(
-        restart.reason.starts_with(&format!("{victim} device 1: health Critical; XID 79 (GPU has fallen off the bus): drain the node; requeued to restart from the checkpoint of step")),
+        restart.reason.ends_with("on hot spare h100-3 (restart 1)"),
         "{}",
         restart.reason
     );
@@ -640,15 +653,23 @@ fn rising_correctable_ecc_moves_the_job_after_a_checkpoint() {
         rt().block_on(admin.events(id))
             .unwrap()
             .into_iter()
-            .find(|e| e.reason.starts_with("moved: left with"))
+            .find(|e| {
+                e.reason
+                    .starts_with(&format!("moved off {victim}: left with"))
+            })
     });
-    assert!(
-        moved
-            .reason
-            .contains("requeued to restart from the checkpoint of step"),
-        "{}",
-        moved.reason
+    let step = written
+        .reason
+        .split("step ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let expected = format!(
+        "restarted at once from the checkpoint of step {step} on hot spare h100-3 (restart 1)"
     );
+    assert!(moved.reason.ends_with(&expected), "{}", moved.reason);
     // Nothing failed: no event of the job says a rank failed or a node was lost.
     assert!(event_at(&admin, id, "moving off").at <= written.at);
     check_result(&dir, &url, &admin, id, steps, &victim);
@@ -670,7 +691,7 @@ fn rising_correctable_ecc_moves_the_job_after_a_checkpoint() {
     );
     eprintln!(
         "ecc precursor: move started {:.3} s after the rise, checkpoint of step {ckpt} {:.3} s after the signal, \
-         stopped and requeued {:.3} s after injection; ETTR {:.3}; restarts {}; second run: {}",
+         restarted on the spare {:.3} s after injection; ETTR {:.3}; restarts {}; second run: {}",
         signal.at - injected,
         written.at - signal.at,
         moved.at - injected,

@@ -278,12 +278,14 @@ impl Core {
         state: NodeState,
         now: i64,
     ) -> Result<NodeView, Refused> {
-        let view = self.set_admin_state(name, state)?;
-        let n = self.nodes.get_mut(name).expect("checked above");
-        let was_quarantined = std::mem::take(&mut n.quarantined);
-        if state == NodeState::Ready && was_quarantined {
+        let n = self
+            .nodes
+            .get_mut(name)
+            .ok_or_else(|| Refused::NotFound(format!("node '{name}' is not registered")))?;
+        if state == NodeState::Ready && std::mem::take(&mut n.quarantined) {
             self.risk.forgive(&name.to_string());
         }
+        let view = self.set_admin_state(name, state)?;
         let word = crate::state::node_state_name(state);
         self.node_event(name, word, format!("{word} by an operator"), now);
         Ok(view)

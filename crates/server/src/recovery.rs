@@ -169,10 +169,10 @@ impl Core {
 
     /// Cordons a node that keeps failing until an operator has repaired it.
     fn quarantine(&mut self, node: &str, why: String, now: i64) {
-        let _ = self.set_admin_state(node, NodeState::Cordoned);
         if let Some(n) = self.nodes.get_mut(node) {
             n.quarantined = true;
         }
+        let _ = self.set_admin_state(node, NodeState::Cordoned);
         self.node_event(node, "quarantine", why, now);
     }
 

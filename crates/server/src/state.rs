@@ -193,7 +193,12 @@ impl NodeInfo {
         NodeRow {
             name: self.registration.name.clone(),
             registration: serde_json::to_string(&self.registration).expect("serializable"),
-            admin_state: node_state_name(self.admin).to_string(),
+            // A quarantine is a cordon that only an operator lifts; it is stored as its own word.
+            admin_state: if self.quarantined {
+                "quarantined".to_string()
+            } else {
+                node_state_name(self.admin).to_string()
+            },
             unhealthy: serde_json::to_string(&self.unhealthy).expect("serializable"),
         }
     }
@@ -537,13 +542,19 @@ impl Core {
                 .map_err(|e| corrupt("nodes", n.name.clone(), e.to_string()))?;
             let admin = match n.admin_state.as_str() {
                 "ready" => NodeState::Ready,
-                "cordoned" => NodeState::Cordoned,
+                "cordoned" | "quarantined" => NodeState::Cordoned,
                 "draining" => NodeState::Draining,
                 "spare" => NodeState::Spare,
                 other => return Err(corrupt("nodes", n.name, format!("state '{other}'"))),
             };
+            let name = reg.name.clone();
             self.add_node(reg, admin, unhealthy, now)
                 .map_err(|e| corrupt("nodes", n.name.clone(), format!("{e:?}")))?;
+            if n.admin_state == "quarantined"
+                && let Some(info) = self.nodes.get_mut(&name)
+            {
+                info.quarantined = true;
+            }
         }
         let mut pending = Vec::new();
         for row in loaded.jobs {

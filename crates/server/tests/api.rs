@@ -654,6 +654,37 @@ async fn agent_restart_and_output(backend: Backend) {
         (p.step, p.checkpoint_step, p.productive_s),
         (3, Some(2), 4.5)
     );
+    // A process stepping at twice its gang's pace is flagged, once.
+    for (task, t) in [(0, 1.0), (1, 1.0), (2, 2.0)] {
+        let times: Vec<wanka_api::ProgressRecord> = (0..3)
+            .map(|_| wanka_api::ProgressRecord {
+                step_time_s: Some(t),
+                ..Default::default()
+            })
+            .collect();
+        for _ in 0..2 {
+            agent
+                .progress(&wanka_api::ProgressReport {
+                    task,
+                    ..report(times.clone())
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let stragglers: Vec<String> = s
+        .admin
+        .events(kept)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.reason.starts_with("straggler"))
+        .map(|e| e.reason)
+        .collect();
+    assert_eq!(
+        stragglers,
+        ["straggler: rank 0 process 2 on n1 takes 2.00 s per step, the gang's median is 1.00 s"]
+    );
     let e = agent
         .progress(&wanka_api::ProgressReport {
             job: 999,
@@ -671,6 +702,33 @@ async fn agent_restart_and_output(backend: Backend) {
         ("cordoned", "cordoned by an operator")
     );
     s.admin.node_action("n1", "resume").await.unwrap();
+
+    // Three devices failing within a day quarantine the node until an operator resumes it.
+    for device in 0..3 {
+        agent
+            .heartbeat(&Heartbeat {
+                node: "n1".into(),
+                devices: vec![DeviceTelemetry {
+                    index: device,
+                    healthy: true,
+                    faults: vec!["xid-48".into()],
+                    ..DeviceTelemetry::default()
+                }],
+            })
+            .await
+            .unwrap();
+    }
+    let n1 = s.admin.nodes().await.unwrap().remove(0);
+    assert_eq!(
+        (n1.state, n1.quarantined, n1.held.len()),
+        (NodeState::Cordoned, true, 3)
+    );
+    let events = s.admin.node_events("n1").await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last.action, "quarantine");
+    assert!(last.reason.starts_with("3 faults within 24 h, the last: device 2: XID 48 (Double Bit ECC Error): reset the device"), "{last:?}");
+    let n1 = s.admin.node_action("n1", "resume").await.unwrap();
+    assert_eq!((n1.state, n1.quarantined), (NodeState::Ready, false));
 
     // Faults go to simulated devices that exist, and only admins send them.
     let fault = wanka_api::InjectFault {

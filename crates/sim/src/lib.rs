@@ -6,5 +6,6 @@ pub mod fgd;
 pub mod inventory;
 pub mod plot;
 pub mod report;
+pub mod resilience;
 pub mod trace;
 pub mod workload;

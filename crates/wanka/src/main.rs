@@ -11,6 +11,7 @@ mod latency;
 mod logs_cmd;
 mod memory;
 mod remote;
+mod resilience_cmd;
 mod server_cmd;
 mod setup;
 mod sim_cmd;
@@ -92,6 +93,8 @@ enum Command {
     },
     /// Replay real traces on real or synthetic clusters under several policies, side by side.
     Sim(Box<sim_cmd::Args>),
+    /// A large training job under node failures for weeks: reactive requeue vs wanka, ETTR vs the model.
+    SimFailures(resilience_cmd::Args),
     /// Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -311,5 +314,6 @@ fn main() -> Result<()> {
             what: Bench::Cluster(args),
         } => bench_cluster::run(&cli.common, args),
         Command::Sim(args) => sim_cmd::run(&cli.common, args),
+        Command::SimFailures(args) => resilience_cmd::run(args),
     }
 }

@@ -79,3 +79,55 @@ fn a_malformed_trace_line_is_refused_with_its_place() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn sim_failures_prints_the_ettr_table_and_replays_a_fault_log() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wanka"))
+        .args([
+            "sim-failures",
+            "--rates",
+            "3.8",
+            "--writes",
+            "10",
+            "--seeds",
+            "2",
+            "--days",
+            "10",
+        ])
+        .arg("--stepfun")
+        .arg(fixtures().join("stepfun_faults_60.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("| 3.8 | 10 |"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    // Each row: simulated ETTR within 2 points of the model's.
+    for r in &rows {
+        let cells: Vec<&str> = r.split('|').map(str::trim).collect();
+        let diff: f64 = cells[11].parse().unwrap();
+        assert!(diff.abs() < 0.02, "{r}");
+    }
+    assert!(text.contains("StepFun InfiniteHBD fault trace"), "{text}");
+    let bad = out_dir("stepfun-bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    let file = bad.join("faults.json");
+    std::fs::write(&file, r#"[{"node_id": "a", "event_type": "fault_start"}]"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wanka"))
+        .args(["sim-failures", "--seeds", "1", "--days", "1", "--stepfun"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !out.status.success() && err.contains("event 0: no 'event_time'"),
+        "{err}"
+    );
+}

@@ -1,0 +1,239 @@
+//! `wanka sim-failures`: a large training job under node failures for weeks, reactive requeue next to wanka's
+//! recovery (precursors acted on first, hot spares), each next to the analytic ETTR model; and the same job
+//! replayed over a real fault log.
+
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+use wanka_sim::resilience::{self, FailureModel, Policy, Scenario};
+
+/// Options of `wanka sim-failures`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Failure rates to try, per 1000 node-days.
+    #[arg(long, value_delimiter = ',', default_value = "2.3,3.8,6.5")]
+    pub rates: Vec<f64>,
+    /// Blocking checkpoint write times to try, seconds.
+    #[arg(long, value_delimiter = ',', default_value = "10,60")]
+    pub writes: Vec<f64>,
+    /// Nodes of 8 accelerators the job spans.
+    #[arg(long, default_value_t = 1280)]
+    pub nodes: u32,
+    /// Simulated days.
+    #[arg(long, default_value_t = 30.0)]
+    pub days: f64,
+    /// Seeds averaged per cell.
+    #[arg(long, default_value_t = 10)]
+    pub seeds: u64,
+    /// Hot spares (wanka).
+    #[arg(long, default_value_t = 16)]
+    pub spares: u32,
+    /// The StepFun InfiniteHBD fault trace to replay (fault_trace.json); skipped when absent.
+    #[arg(
+        long,
+        default_value = "../shared/traces/stepfun-infinitehbd-faults-first-half/fault_trace.json"
+    )]
+    pub stepfun: PathBuf,
+}
+
+fn row(cells: &[String]) -> String {
+    format!("| {} |", cells.join(" | "))
+}
+
+/// Runs the experiment and prints its tables.
+pub fn run(args: &Args) -> Result<()> {
+    if args.seeds == 0 || args.nodes == 0 || args.days <= 0.0 {
+        bail!("--seeds, --nodes and --days must be positive");
+    }
+    let m0 = FailureModel::with_rate(3.8);
+    println!(
+        "{} nodes × 8 = {} accelerators, {} days, {} seeds per cell; precursor share {:.0}%, mean lead {:.0} min, \
+         {} lemon nodes at {}× the rate, {} hot spares (wanka), mean repair {:.0} h",
+        args.nodes,
+        args.nodes * 8,
+        args.days,
+        args.seeds,
+        m0.precursor_share() * 100.0,
+        m0.lead_s / 60.0,
+        m0.lemons,
+        m0.lemon_factor,
+        args.spares,
+        m0.repair_s / 3600.0
+    );
+    let s0 = Scenario::default_job(10.0, 0);
+    println!(
+        "reactive: detect {:.0} s, restart {:.0} s, replacement from {} background nodes (jobs of {:.0} h); \
+         wanka: detect {:.0} s, restart {:.0} s\n",
+        s0.detect_s[0],
+        s0.restart_s[0],
+        s0.background_nodes,
+        s0.background_job_s / 3600.0,
+        s0.detect_s[1],
+        s0.restart_s[1]
+    );
+    println!(
+        "{}",
+        row(&[
+            "failures /1000 node-days",
+            "write s",
+            "policy",
+            "interval s",
+            "failures",
+            "moved first",
+            "lost h",
+            "waiting h",
+            "ETTR",
+            "model",
+            "sim − model",
+        ]
+        .map(String::from))
+    );
+    println!("{}", row(&vec!["---".to_string(); 11]));
+    for &rate in &args.rates {
+        for &write in &args.writes {
+            for policy in [Policy::Reactive, Policy::Wanka] {
+                let m = FailureModel::with_rate(rate);
+                let mut sum = resilience::Outcome::default();
+                let mut model = 0.0;
+                for seed in 0..args.seeds {
+                    let mut s = Scenario::default_job(write, seed);
+                    s.nodes = args.nodes;
+                    s.horizon_s = args.days * 86400.0;
+                    s.spares = args.spares;
+                    let o = resilience::run(&m, &s, policy);
+                    model += resilience::model_for(&m, &s, policy, o.interval_s);
+                    sum.ettr += o.ettr;
+                    sum.failures += o.failures;
+                    sum.proactive += o.proactive;
+                    sum.lost_s += o.lost_s;
+                    sum.waiting_s += o.waiting_s;
+                    sum.interval_s += o.interval_s;
+                }
+                let n = args.seeds as f64;
+                let (ettr, model) = (sum.ettr / n, model / n);
+                println!(
+                    "{}",
+                    row(&[
+                        format!("{rate}"),
+                        format!("{write}"),
+                        policy.name().into(),
+                        format!("{:.0}", sum.interval_s / n),
+                        format!("{:.1}", f64::from(sum.failures) / n),
+                        format!("{:.1}", f64::from(sum.proactive) / n),
+                        format!("{:.1}", sum.lost_s / n / 3600.0),
+                        format!("{:.2}", sum.waiting_s / n / 3600.0),
+                        format!("{ettr:.4}"),
+                        format!("{model:.4}"),
+                        format!("{:+.4}", ettr - model),
+                    ])
+                );
+            }
+        }
+    }
+    replay_stepfun(args)
+}
+
+/// The same job on the trace's servers, over the trace's faults.
+fn replay_stepfun(args: &Args) -> Result<()> {
+    let text = match std::fs::read_to_string(&args.stepfun) {
+        Ok(t) => t,
+        Err(_) => {
+            println!(
+                "\n(StepFun fault trace not found at {}: replay skipped)",
+                args.stepfun.display()
+            );
+            return Ok(());
+        }
+    };
+    let events: Vec<serde_json::Value> = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a JSON list of fault events",
+            args.stepfun.display()
+        )
+    })?;
+    let mut log = Vec::new();
+    let mut servers = std::collections::BTreeSet::new();
+    let mut last = 0.0f64;
+    for (i, e) in events.iter().enumerate() {
+        let field = |k: &str| {
+            e.get(k)
+                .with_context(|| format!("{} event {i}: no '{k}'", args.stepfun.display()))
+        };
+        let node = field("node_id")?.as_str().unwrap_or_default().to_string();
+        let at = field("event_time")?.as_f64().with_context(|| {
+            format!(
+                "{} event {i}: event_time is not a number",
+                args.stepfun.display()
+            )
+        })?;
+        last = last.max(at);
+        servers.insert(node.clone());
+        if field("event_type")?.as_str() != Some("fault_start") {
+            continue;
+        }
+        let t = field("fault_type")?;
+        let class = resilience::stepfun_class(
+            t.get("Level").and_then(|v| v.as_str()).unwrap_or(""),
+            t.get("Class").and_then(|v| v.as_str()).unwrap_or(""),
+        );
+        log.push((node, at * 86400.0, class));
+    }
+    // The trace samples 400 servers (not all of which failed); the job spans them all.
+    let nodes = 400u32.max(servers.len() as u32);
+    let days = last.ceil();
+    let rate = log.len() as f64 / (f64::from(nodes) * days) * 1000.0;
+    println!(
+        "\nStepFun InfiniteHBD fault trace ({}): {} faults on {} of {} servers over {:.0} days = {:.1} per 1000 node-days; \
+         the job spans the {} servers ({} accelerators)\n",
+        args.stepfun.display(),
+        log.len(),
+        servers.len(),
+        nodes,
+        days,
+        rate,
+        nodes,
+        nodes * 8
+    );
+    println!(
+        "{}",
+        row(&[
+            "write s",
+            "policy",
+            "failures",
+            "moved first",
+            "lost h",
+            "waiting h",
+            "ETTR",
+            "model"
+        ]
+        .map(String::from))
+    );
+    println!("{}", row(&vec!["---".to_string(); 8]));
+    let m = FailureModel {
+        lemons: 0,
+        ..FailureModel::with_rate(rate)
+    };
+    for &write in &args.writes {
+        for policy in [Policy::Reactive, Policy::Wanka] {
+            let mut s = Scenario::default_job(write, 0);
+            s.nodes = nodes;
+            s.horizon_s = days * 86400.0;
+            s.spares = args.spares.min(nodes / 50).max(1);
+            let o = resilience::replay(&m, &s, policy, &log);
+            let model = resilience::model_for(&m, &s, policy, o.interval_s);
+            println!(
+                "{}",
+                row(&[
+                    format!("{write}"),
+                    policy.name().into(),
+                    o.failures.to_string(),
+                    o.proactive.to_string(),
+                    format!("{:.1}", o.lost_s / 3600.0),
+                    format!("{:.2}", o.waiting_s / 3600.0),
+                    format!("{:.4}", o.ettr),
+                    format!("{model:.4}"),
+                ])
+            );
+        }
+    }
+    Ok(())
+}

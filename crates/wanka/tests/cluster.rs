@@ -514,13 +514,32 @@ fn check_result(dir: &Path, url: &str, admin: &Client, id: u64, steps: u64, avoi
     }
 }
 
-/// When the job's event matching `needle` happened, and the event.
-fn event_at(admin: &Client, id: u64, needle: &str) -> wanka_api::JobEvent {
-    rt().block_on(admin.events(id))
+/// The job's first event whose reason matches `pred`, once there is one.
+fn wait_event(
+    admin: &Client,
+    id: u64,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) -> wanka_api::JobEvent {
+    wait_for(what, 30, || {
+        rt().block_on(admin.events(id))
+            .unwrap()
+            .into_iter()
+            .find(|e| pred(&e.reason))
+    })
+}
+
+/// The number that follows `marker` in `text`.
+fn number_after(text: &str, marker: &str) -> u64 {
+    let rest = text
+        .split(marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no '{marker}' in {text}"));
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
         .unwrap()
-        .into_iter()
-        .find(|e| e.reason.contains(needle))
-        .unwrap_or_else(|| panic!("no event of job {id} with '{needle}'"))
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -538,12 +557,7 @@ fn an_xid_79_restarts_the_job_from_its_checkpoint_on_a_healthy_node() {
         &url,
         &["nodes", "fault", &victim, "--device", "1", "--xid", "79"],
     );
-    let restart = wait_for("the restart", 30, || {
-        rt().block_on(admin.events(id))
-            .unwrap()
-            .into_iter()
-            .find(|e| e.reason.contains("XID 79"))
-    });
+    let restart = wait_event(&admin, id, "the restart", |r| r.contains("XID 79"));
     assert_eq!(restart.state, JobState::Starting);
     let expected = format!(
         "{victim} device 1: health Critical; XID 79 (GPU has fallen off the bus): drain the node; \
@@ -568,16 +582,7 @@ fn an_xid_79_restarts_the_job_from_its_checkpoint_on_a_healthy_node() {
     );
     check_result(&dir, &url, &admin, id, steps, &victim);
     let done = job(&admin, id).progress.unwrap();
-    let ckpt: u64 = restart
-        .reason
-        .split("checkpoint of step ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let ckpt = number_after(&restart.reason, "checkpoint of step ");
     eprintln!(
         "xid 79: detected and acted on {:.3} s after injection; step at injection {}, restarted from checkpoint {}: \
          {} steps redone; restarts {}; ETTR {:.3} ({:.1} s productive of {:.1} s)",
@@ -631,11 +636,8 @@ fn rising_correctable_ecc_moves_the_job_after_a_checkpoint() {
     std::thread::sleep(Duration::from_millis(500));
     let injected = now_s();
     fault("600");
-    let signal = wait_for("the move to start", 30, || {
-        rt().block_on(admin.events(id))
-            .unwrap()
-            .into_iter()
-            .find(|e| e.reason.contains("correctable ECC errors rose by 600"))
+    let signal = wait_event(&admin, id, "the move to start", |r| {
+        r.contains("correctable ECC errors rose by 600")
     });
     assert_eq!(signal.state, JobState::Preempting);
     assert!(
@@ -643,47 +645,20 @@ fn rising_correctable_ecc_moves_the_job_after_a_checkpoint() {
         "{}",
         signal.reason
     );
-    let written = wait_for("the checkpoint", 30, || {
-        rt().block_on(admin.events(id))
-            .unwrap()
-            .into_iter()
-            .find(|e| e.reason.contains("written; stopping with SIGTERM to move"))
+    let written = wait_event(&admin, id, "the checkpoint", |r| {
+        r.contains("written; stopping with SIGTERM to move")
     });
-    let moved = wait_for("the move", 30, || {
-        rt().block_on(admin.events(id))
-            .unwrap()
-            .into_iter()
-            .find(|e| {
-                e.reason
-                    .starts_with(&format!("moved off {victim}: left with"))
-            })
-    });
-    let step = written
-        .reason
-        .split("step ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap();
+    let leaving = format!("moved off {victim}: left with");
+    let moved = wait_event(&admin, id, "the move", |r| r.starts_with(&leaving));
+    let ckpt = number_after(&written.reason, "step ");
     let expected = format!(
-        "restarted at once from the checkpoint of step {step} on hot spare h100-3 (restart 1)"
+        "restarted at once from the checkpoint of step {ckpt} on hot spare h100-3 (restart 1)"
     );
     assert!(moved.reason.ends_with(&expected), "{}", moved.reason);
-    // Nothing failed: no event of the job says a rank failed or a node was lost.
-    assert!(event_at(&admin, id, "moving off").at <= written.at);
+    // The checkpoint came after the move began, and before the stop.
+    assert!(signal.at <= written.at && written.at <= moved.at);
     check_result(&dir, &url, &admin, id, steps, &victim);
     let p = job(&admin, id).progress.unwrap();
-    let ckpt: u64 = written
-        .reason
-        .split("step ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
     let out = wanka(
         &dir,
         &url,

@@ -33,6 +33,12 @@ pub struct Args {
         default_value = "../shared/traces/stepfun-infinitehbd-faults-first-half/fault_trace.json"
     )]
     pub stepfun: PathBuf,
+    /// The Titan GPU history to replay (gc_full.csv: DBE and OTB removals); skipped when absent.
+    #[arg(
+        long,
+        default_value = "../shared/traces/olcf-titan-gpu-failures/gc_full.csv"
+    )]
+    pub titan: PathBuf,
 }
 
 fn row(cells: &[String]) -> String {
@@ -129,7 +135,102 @@ pub fn run(args: &Args) -> Result<()> {
             }
         }
     }
-    replay_stepfun(args)
+    replay_stepfun(args)?;
+    replay_titan(args)
+}
+
+/// Seconds since 1970 of `YYYY-MM-DD HH:MM:SS` (UTC), or `None` when it is not that.
+fn epoch_seconds(s: &str) -> Option<f64> {
+    let (date, time) = s.trim().split_once(' ')?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let (&[y, m, day], &[hh, mm, ss]) = (&d[..], &t[..]) else {
+        return None;
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86400 + hh * 3600 + mm * 60 + ss) as f64)
+}
+
+/// The same job on Titan's nodes (one GPU each), over its GPU removals for double-bit ECC errors (GPU memory)
+/// and GPUs fallen off the bus (GPU compute).
+fn replay_titan(args: &Args) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(&args.titan) else {
+        println!(
+            "\n(Titan GPU history not found at {}: replay skipped)",
+            args.titan.display()
+        );
+        return Ok(());
+    };
+    let shown = args.titan.display();
+    let mut lines = text.lines().enumerate();
+    let header: Vec<&str> = lines
+        .next()
+        .map(|(_, h)| h.split(',').collect())
+        .unwrap_or_default();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .with_context(|| format!("{shown}: line 1: no '{name}' column"))
+    };
+    let (loc, remove, event) = (col("location")?, col("remove")?, col("event")?);
+    let mut nodes = std::collections::BTreeSet::new();
+    let mut faults = Vec::new();
+    for (i, line) in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() < header.len() {
+            bail!(
+                "{shown}: line {}: {} fields, the header has {}",
+                i + 1,
+                cells.len(),
+                header.len()
+            );
+        }
+        nodes.insert(cells[loc].to_string());
+        let class = match cells[event] {
+            "DBE" => 1,
+            "OTB" => 0,
+            _ => continue,
+        };
+        let at = epoch_seconds(cells[remove]).with_context(|| {
+            format!(
+                "{shown}: line {}: remove time '{}' is not YYYY-MM-DD HH:MM:SS",
+                i + 1,
+                cells[remove]
+            )
+        })?;
+        faults.push((cells[loc].to_string(), at, class));
+    }
+    let Some(first) = faults.iter().map(|f| f.1).reduce(f64::min) else {
+        println!("\n(no DBE or OTB failures in {shown})");
+        return Ok(());
+    };
+    let last = faults.iter().map(|f| f.1).fold(first, f64::max);
+    for f in &mut faults {
+        f.1 -= first;
+    }
+    let n = nodes.len() as u32;
+    let days = ((last - first) / 86400.0).ceil().max(1.0);
+    let rate = faults.len() as f64 / (f64::from(n) * days) * 1000.0;
+    println!(
+        "\nTitan GPU history ({shown}): {} GPU failures (DBE, OTB) on {n} nodes of 1 GPU over {days:.0} days = {rate:.2} \
+         per 1000 node-days; the job spans all {n} nodes\n",
+        faults.len()
+    );
+    print_replay(args, rate, n, days, &faults);
+    Ok(())
 }
 
 /// The same job on the trace's servers, over the trace's faults.
@@ -193,6 +294,12 @@ fn replay_stepfun(args: &Args) -> Result<()> {
         nodes,
         nodes * 8
     );
+    print_replay(args, rate, nodes, days, &log);
+    Ok(())
+}
+
+/// The replay table: both policies, each checkpoint write time, over a fault log.
+fn print_replay(args: &Args, rate: f64, nodes: u32, days: f64, log: &[(String, f64, usize)]) {
     println!(
         "{}",
         row(&[
@@ -218,7 +325,7 @@ fn replay_stepfun(args: &Args) -> Result<()> {
             s.nodes = nodes;
             s.horizon_s = days * 86400.0;
             s.spares = args.spares.min(nodes / 50).max(1);
-            let o = resilience::replay(&m, &s, policy, &log);
+            let o = resilience::replay(&m, &s, policy, log);
             let model = resilience::model_for(&m, &s, policy, o.interval_s);
             println!(
                 "{}",
@@ -235,5 +342,18 @@ fn replay_stepfun(args: &Args) -> Result<()> {
             );
         }
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::epoch_seconds;
+
+    #[test]
+    fn trace_times_are_seconds_since_1970() {
+        assert_eq!(epoch_seconds("1970-01-01 00:00:00"), Some(0.0));
+        assert_eq!(epoch_seconds("2017-04-09 21:36:19"), Some(1_491_773_779.0));
+        assert_eq!(epoch_seconds("2000-03-01 00:00:01"), Some(951_868_801.0));
+        assert_eq!(epoch_seconds("yesterday"), None);
+        assert_eq!(epoch_seconds("2017-04-09"), None);
+    }
 }

@@ -96,6 +96,7 @@ fn sim_failures_prints_the_ettr_table_and_replays_a_fault_log() {
         ])
         .arg("--stepfun")
         .arg(fixtures().join("stepfun_faults_60.json"))
+        .args(["--titan", "/nonexistent"])
         .output()
         .unwrap();
     assert!(
@@ -116,6 +117,10 @@ fn sim_failures_prints_the_ettr_table_and_replays_a_fault_log() {
         assert!(diff.abs() < 0.02, "{r}");
     }
     assert!(text.contains("StepFun InfiniteHBD fault trace"), "{text}");
+    assert!(
+        text.contains("(Titan GPU history not found at /nonexistent"),
+        "{text}"
+    );
     let bad = out_dir("stepfun-bad");
     std::fs::create_dir_all(&bad).unwrap();
     let file = bad.join("faults.json");
@@ -128,6 +133,59 @@ fn sim_failures_prints_the_ettr_table_and_replays_a_fault_log() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         !out.status.success() && err.contains("event 0: no 'event_time'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sim_failures_replays_a_titan_style_gpu_history() {
+    let dir = out_dir("titan");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gc_full.csv");
+    // The layout of Titan's gc_full.csv (SC'20 "GPU Lifetimes on Titan"), with made-up serials and times.
+    let mut csv = String::from("SN,location,insert,remove,duration,out,event\n");
+    for i in 0..40 {
+        let event = ["DBE", "OTB", "", ""][i % 4];
+        csv.push_str(&format!(
+            "S{i},c{i}-0c0s0n0,2017-01-01 00:00:00,2017-01-{:02} 12:00:00,1,FALSE,{event}\n",
+            1 + i % 28
+        ));
+    }
+    std::fs::write(&file, &csv).unwrap();
+    let run = |titan: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_wanka"))
+            .args([
+                "sim-failures",
+                "--rates",
+                "3.8",
+                "--writes",
+                "10",
+                "--seeds",
+                "1",
+                "--days",
+                "1",
+            ])
+            .args(["--stepfun", "/nonexistent"])
+            .arg("--titan")
+            .arg(titan)
+            .output()
+            .unwrap()
+    };
+    let out = run(&file);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("20 GPU failures (DBE, OTB) on 40 nodes of 1 GPU"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("| 10 | ")).count(),
+        2,
+        "{text}"
+    );
+    std::fs::write(&file, csv.replace("2017-01-05 12:00:00", "5 Jan 2017")).unwrap();
+    let err = String::from_utf8(run(&file).stderr).unwrap();
+    assert!(
+        err.contains("line 6: remove time '5 Jan 2017' is not YYYY-MM-DD HH:MM:SS"),
         "{err}"
     );
 }

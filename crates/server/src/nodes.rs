@@ -287,7 +287,14 @@ impl Core {
         }
         let view = self.set_admin_state(name, state)?;
         let word = crate::state::node_state_name(state);
-        self.node_event(name, word, format!("{word} by an operator"), now);
+        let what = match state {
+            NodeState::Ready => "returned to service",
+            NodeState::Cordoned => "cordoned",
+            NodeState::Draining => "set to drain",
+            NodeState::Spare => "set aside as a hot spare",
+            NodeState::Lost => "marked lost",
+        };
+        self.node_event(name, word, format!("{what} by an operator"), now);
         Ok(view)
     }
 

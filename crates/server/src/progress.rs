@@ -151,14 +151,14 @@ impl Core {
                 .stragglers
                 .push((rank, task));
             let node = nodes.get(rank as usize).cloned().unwrap_or_default();
-            self.record_event(
-                id,
-                format!(
-                    "straggler: rank {rank} process {task} on {node} takes {t:.2} s per step, the gang's \
-                     median is {median:.2} s"
-                ),
-                now,
+            let why = format!(
+                "straggler: rank {rank} process {task} on {node} takes {t:.2} s per step, the gang's median \
+                 is {median:.2} s"
             );
+            self.record_event(id, why.clone(), now);
+            if self.settings.replace_stragglers {
+                self.replace_straggler(id, &node, why, now);
+            }
         }
         if checkpointed {
             self.persist_job(id);

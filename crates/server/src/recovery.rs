@@ -209,6 +209,13 @@ impl Core {
         );
     }
 
+    /// Moves a job off the node of its straggler (checkpoint first, then a hot spare or the queue) and cordons
+    /// the node, so that the gang runs at its healthy members' pace.
+    pub(crate) fn replace_straggler(&mut self, id: u64, node: &str, why: String, now: i64) {
+        self.risk_cordon(node, format!("job {id}: {why}"), now);
+        self.migrate(id, format!("{node}: {why}"), now);
+    }
+
     /// A checkpoint arrived: a job being moved is now stopped.
     pub(crate) fn checkpoint_written(&mut self, id: u64, now: i64) {
         let Some(r) = self.jobs.get(&id) else { return };

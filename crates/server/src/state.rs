@@ -39,6 +39,8 @@ pub struct Settings {
     pub max_fault_restarts: u32,
     /// What faults mean (the built-in book and the operator's overrides).
     pub faults: wanka_model::FaultBook,
+    /// Move a job off the node of a straggling member (and cordon that node).
+    pub replace_stragglers: bool,
 }
 
 impl Default for Settings {
@@ -50,6 +52,7 @@ impl Default for Settings {
             checkpoint_grace_s: 120,
             max_fault_restarts: 5,
             faults: wanka_model::FaultBook::builtin(),
+            replace_stragglers: false,
         }
     }
 }

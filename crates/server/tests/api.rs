@@ -71,6 +71,7 @@ fn config(backend: &Backend) -> Config {
         settings: Settings {
             node_timeout_us: 1_500_000,
             kill_grace_s: 5,
+            replace_stragglers: true,
             ..Settings::default()
         },
         tick: Duration::from_millis(50),
@@ -693,15 +694,35 @@ async fn agent_restart_and_output(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(e.status(), Some(404));
+    // With --replace-stragglers, the job is moved off the straggler's node (checkpoint first), and the node is
+    // cordoned.
+    let j = s.admin.job(kept).await.unwrap();
+    assert_eq!(j.state, JobState::Preempting);
+    assert!(
+        j.reason.as_deref().unwrap_or("").starts_with(
+            "moving off n1: straggler: rank 0 process 2 on n1 takes 2.00 s per step, the gang's median is 1.00 s: sent SIGUSR1 to checkpoint"
+        ),
+        "{j:?}"
+    );
+    let a = agent.poll("n1", None, 0, 0).await.unwrap().assignments;
+    assert!(
+        a.iter().any(|n| matches!(&n.assignment, Assignment::Signal { job, signal, .. } if *job == kept && signal == "SIGUSR1")),
+        "{a:?}"
+    );
     let events = s.admin.node_events("n1").await.unwrap();
-    assert!(events.is_empty(), "{events:?}");
-    s.admin.node_action("n1", "cordon").await.unwrap();
-    let events = s.admin.node_events("n1").await.unwrap();
-    assert_eq!(
-        (events[0].action.as_str(), events[0].reason.as_str()),
-        ("cordoned", "cordoned by an operator")
+    assert_eq!(events[0].action, "cordon");
+    assert!(
+        events[0]
+            .reason
+            .starts_with(&format!("job {kept}: straggler: rank 0")),
+        "{events:?}"
     );
     s.admin.node_action("n1", "resume").await.unwrap();
+    let events = s.admin.node_events("n1").await.unwrap();
+    assert_eq!(
+        (events[1].action.as_str(), events[1].reason.as_str()),
+        ("ready", "returned to service by an operator")
+    );
 
     // Three devices failing within a day quarantine the node until an operator resumes it.
     for device in 0..3 {

@@ -38,6 +38,10 @@ pub struct Args {
     /// Seconds a job gets to checkpoint before it is moved off a node about to fail.
     #[arg(long, default_value_t = 120)]
     pub checkpoint_grace: u64,
+    /// Move a job off the node of a straggling member (a process stepping 1.5× slower than its gang's median)
+    /// and cordon the node; without it stragglers are only reported.
+    #[arg(long)]
+    pub replace_stragglers: bool,
     /// Restarts after faults before a job is failed.
     #[arg(long, default_value_t = 5)]
     pub max_restarts: u32,
@@ -64,6 +68,7 @@ impl Args {
                 checkpoint_grace_s: self.checkpoint_grace,
                 max_fault_restarts: self.max_restarts,
                 faults: common.fault_book(self.faults.as_deref())?,
+                replace_stragglers: self.replace_stragglers,
             },
             tick: Duration::from_millis(self.tick_ms.max(1)),
         })

@@ -429,13 +429,25 @@ pub fn node_table(nodes: &[NodeView], now: f64) -> String {
     let rows: Vec<Vec<String>> = nodes
         .iter()
         .map(|n| {
-            let unhealthy: Vec<String> = n.unhealthy.iter().map(u32::to_string).collect();
+            // Devices the agent reports unhealthy, and those the risk engine holds (marked `*`).
+            let mut unhealthy: Vec<String> = n.unhealthy.iter().map(u32::to_string).collect();
+            unhealthy.extend(
+                n.held
+                    .iter()
+                    .filter(|d| !n.unhealthy.contains(d))
+                    .map(|d| format!("{d}*")),
+            );
+            let state = if n.quarantined {
+                "quarantined".to_string()
+            } else {
+                format!("{:?}", n.state).to_lowercase()
+            };
             vec![
                 n.name.clone(),
                 n.model.clone(),
                 n.devices.to_string(),
                 n.allocated.to_string(),
-                format!("{:?}", n.state).to_lowercase(),
+                state,
                 if unhealthy.is_empty() {
                     "-".into()
                 } else {
@@ -478,6 +490,22 @@ pub fn nodes(conn: &Connection, action: Option<(&str, &str)>, json: bool) -> Res
     } else {
         print!("{}", node_table(&list, now_s()));
     }
+    Ok(())
+}
+
+/// `wanka nodes events NODE`.
+pub fn node_events(conn: &Connection, node: &str, json: bool) -> Result<()> {
+    let client = conn.client()?;
+    let events = block_on(async { Ok(client.node_events(node).await?) })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&events)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| vec![format!("{:.3}", e.at), e.action.clone(), e.reason.clone()])
+        .collect();
+    print!("{}", table(Some(&["AT", "ACTION", "REASON"]), &rows));
     Ok(())
 }
 

@@ -131,6 +131,11 @@ enum NodeAction {
         /// Node name.
         node: String,
     },
+    /// What the server did to a node and why (device holds, cordons, quarantines, operators' actions).
+    Events {
+        /// Node name.
+        node: String,
+    },
     /// A hot spare: no ordinary work; jobs restarted after a fault elsewhere take it at once.
     Spare {
         /// Node name.
@@ -172,7 +177,7 @@ impl NodeAction {
             NodeAction::Drain { node } => Some(("drain", node)),
             NodeAction::Resume { node } => Some(("resume", node)),
             NodeAction::Spare { node } => Some(("spare", node)),
-            NodeAction::Fault { .. } => None,
+            NodeAction::Fault { .. } | NodeAction::Events { .. } => None,
         }
     }
 }
@@ -272,6 +277,10 @@ fn main() -> Result<()> {
                 clear: *clear,
             },
         ),
+        Command::Nodes {
+            action: Some(NodeAction::Events { node }),
+            json,
+        } => cli::node_events(conn, node, *json),
         Command::Nodes { action, json } => cli::nodes(
             conn,
             action.as_ref().and_then(NodeAction::admin_state),

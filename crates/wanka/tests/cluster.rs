@@ -575,6 +575,13 @@ fn an_xid_79_restarts_the_job_from_its_checkpoint_on_a_healthy_node() {
         (sick.state, sick.held.as_slice()),
         (NodeState::Cordoned, &[1][..])
     );
+    let shown = wanka(&dir, &url, &["nodes", "events", &victim]);
+    assert!(
+        shown.contains("hold-device") && shown.contains("cordon"),
+        "{shown}"
+    );
+    let listed = wanka(&dir, &url, &["nodes"]);
+    assert!(listed.contains("cordoned"), "{listed}");
     let node_events = rt().block_on(admin.node_events(&victim)).unwrap();
     assert!(
         node_events.iter().any(|e| e.action == "cordon"),

@@ -53,6 +53,8 @@ pub struct AgentConfig {
     pub memory_mib: Option<u64>,
     /// Heartbeat period.
     pub heartbeat: Duration,
+    /// How often the devices are read; a change of health is sent at once (capped by the heartbeat period).
+    pub probe: Duration,
     /// Grace between SIGTERM and SIGKILL when a replica's sibling process failed.
     pub kill_grace: Duration,
     /// The task shim: program and leading arguments (`wanka task-shim`).
@@ -433,14 +435,32 @@ async fn register(shared: &Arc<Shared>, base: &RegisterNode) -> Result<u64, Agen
     }
 }
 
+/// What of a device's reading is news for the server at once (not its utilization or temperature).
+fn condition(t: &[DeviceTelemetry]) -> Vec<(bool, Option<&str>, &[String], Option<u64>)> {
+    t.iter()
+        .map(|d| {
+            (
+                d.healthy,
+                d.health.as_deref(),
+                d.faults.as_slice(),
+                d.ecc_uncorrected,
+            )
+        })
+        .collect()
+}
+
+/// Reads the devices every probe period and heartbeats every heartbeat period, or at once when a device's
+/// health, faults or uncorrectable errors changed: a fault reaches the server within one probe period.
 async fn heartbeats(shared: Arc<Shared>) {
-    let mut ticks = tokio::time::interval(shared.cfg.heartbeat);
+    let probe_every = shared.cfg.probe.min(shared.cfg.heartbeat);
+    let mut ticks = tokio::time::interval(probe_every);
     let mut last_errors: Vec<String> = Vec::new();
+    let mut last_sent: Option<(tokio::time::Instant, Vec<DeviceTelemetry>)> = None;
     loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = shared.beat_now.notified() => {}
-        }
+        let forced = tokio::select! {
+            _ = ticks.tick() => false,
+            _ = shared.beat_now.notified() => true,
+        };
         let s = shared.clone();
         let probe = tokio::task::spawn_blocking(move || {
             s.backend.lock().unwrap_or_else(|e| e.into_inner()).probe()
@@ -454,12 +474,24 @@ async fn heartbeats(shared: Arc<Shared>) {
             }
             last_errors = errors;
         }
+        let devices = telemetry(&probe, shared.devices);
+        let due = match &last_sent {
+            None => true,
+            Some((at, sent)) => {
+                forced
+                    || at.elapsed() >= shared.cfg.heartbeat
+                    || condition(sent) != condition(&devices)
+            }
+        };
+        if !due {
+            continue;
+        }
         let hb = Heartbeat {
             node: shared.cfg.name.clone(),
-            devices: telemetry(&probe, shared.devices),
+            devices,
         };
         match shared.client.heartbeat(&hb).await {
-            Ok(()) => {}
+            Ok(()) => last_sent = Some((tokio::time::Instant::now(), hb.devices)),
             Err(e) if e.status() == Some(404) => shared.reregister.notify_one(),
             Err(e) => shared.warn(format!("heartbeat: {e}")),
         }

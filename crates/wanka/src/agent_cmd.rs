@@ -41,6 +41,10 @@ pub struct Args {
     /// Seconds between heartbeats.
     #[arg(long)]
     pub heartbeat_s: Option<f64>,
+    /// Seconds between readings of the devices; a fault found is sent at once (default: 1 s for nvml and
+    /// simulated devices, the heartbeat period for the vendor tools, which are costly to run).
+    #[arg(long)]
+    pub probe_s: Option<f64>,
     /// Directory for task files, output and records (default: wanka-agent).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
@@ -67,6 +71,7 @@ struct File {
     spine: Option<String>,
     address: Option<String>,
     heartbeat_s: Option<f64>,
+    probe_s: Option<f64>,
     work_dir: Option<PathBuf>,
     bin_dir: Option<PathBuf>,
     cpu_milli: Option<u64>,
@@ -108,6 +113,17 @@ impl Args {
         if !(heartbeat > 0.0 && heartbeat.is_finite()) {
             bail!("--heartbeat-s must be a positive number of seconds, not {heartbeat}");
         }
+        let backend = self
+            .backend
+            .clone()
+            .or(file.backend)
+            .unwrap_or_else(|| "auto".into());
+        let probe = match self.probe_s.or(file.probe_s) {
+            Some(p) if p > 0.0 && p.is_finite() => p,
+            Some(p) => bail!("--probe-s must be a positive number of seconds, not {p}"),
+            None if matches!(backend.as_str(), "nvml" | "simulated") => 1.0,
+            None => heartbeat,
+        };
         Ok(AgentConfig {
             server,
             token,
@@ -117,11 +133,7 @@ impl Args {
                 .clone()
                 .or(file.work_dir)
                 .unwrap_or_else(|| PathBuf::from("wanka-agent")),
-            backend: self
-                .backend
-                .clone()
-                .or(file.backend)
-                .unwrap_or_else(|| "auto".into()),
+            backend,
             devices_file: self.devices.clone().or(file.devices),
             bin_dir: self.bin_dir.clone().or(file.bin_dir),
             model: self.model.clone().or(file.model),
@@ -131,6 +143,7 @@ impl Args {
             cpu_milli: self.cpu_milli.or(file.cpu_milli),
             memory_mib: self.memory_mib.or(file.memory_mib),
             heartbeat: Duration::from_secs_f64(heartbeat),
+            probe: Duration::from_secs_f64(probe),
             kill_grace: Duration::from_secs(10),
             shim: shim()?,
             quiet: false,

@@ -180,6 +180,7 @@ pub async fn start_cluster(common: &Common, o: &Options) -> Result<Cluster> {
                 cpu_milli: Some(64_000),
                 memory_mib: Some(512 * 1024),
                 heartbeat: o.heartbeat,
+                probe: o.heartbeat.min(Duration::from_secs(1)),
                 kill_grace: Duration::from_secs(o.kill_grace),
                 shim: shim.clone(),
                 quiet: o.quiet,

@@ -286,20 +286,18 @@ fn cancelling_a_job_ends_its_whole_process_group() {
 
 /// A `wanka agent` process of its own, with simulated devices, once its node is ready.
 fn agent(dir: &Path, url: &str, admin: &Client, name: &str) -> Child {
+    agent_with(dir, url, admin, name, &["--heartbeat-s", "0.2"])
+}
+
+/// [`agent`] with its heartbeat and probe options given.
+fn agent_with(dir: &Path, url: &str, admin: &Client, name: &str, timing: &[&str]) -> Child {
     let work = dir.join(name);
     std::fs::create_dir_all(&work).unwrap();
     let devices = work.join("devices.toml");
     std::fs::write(&devices, "model = \"T4\"\ncount = 2\n").unwrap();
     let child = Command::new(BIN)
-        .args([
-            "agent",
-            "--backend",
-            "simulated",
-            "--heartbeat-s",
-            "0.2",
-            "--name",
-            name,
-        ])
+        .args(["agent", "--backend", "simulated", "--name", name])
+        .args(timing)
         .arg("--devices")
         .arg(&devices)
         .arg("--work-dir")
@@ -686,4 +684,33 @@ fn rising_correctable_ecc_moves_the_job_after_a_checkpoint() {
         "{out}"
     );
     assert_eq!(p.restarts, 1);
+}
+
+#[test]
+fn a_fault_reaches_the_server_within_a_probe_period_not_a_heartbeat_period() {
+    let dir = temp("probe");
+    let (_cluster, url, admin) = dev(&dir, &["H100:1x2"], 120);
+    let mut a = agent_with(
+        &dir,
+        &url,
+        &admin,
+        "t4-3",
+        &["--heartbeat-s", "60", "--probe-s", "0.2"],
+    );
+    let faults = dir.join("t4-3/devices.toml.faults.toml");
+    let written = Instant::now();
+    std::fs::write(&faults, "[[fault]]\ndevice = 1\nxid = [48]\n").unwrap();
+    wait_for("the fault to reach the server", 10, || {
+        let n = rt().block_on(admin.nodes()).unwrap();
+        n.iter()
+            .any(|n| n.name == "t4-3" && n.unhealthy == [1])
+            .then_some(())
+    });
+    let took = written.elapsed();
+    eprintln!(
+        "a fault written to the faults file reached the server in {took:?} (probe 0.2 s, heartbeat 60 s)"
+    );
+    assert!(took < Duration::from_secs(10));
+    a.kill().unwrap();
+    a.wait().unwrap();
 }

@@ -436,7 +436,10 @@ async fn register(shared: &Arc<Shared>, base: &RegisterNode) -> Result<u64, Agen
 }
 
 /// What of a device's reading is news for the server at once (not its utilization or temperature).
-fn condition(t: &[DeviceTelemetry]) -> Vec<(bool, Option<&str>, &[String], Option<u64>)> {
+type Condition<'a> = (bool, Option<&'a str>, &'a [String], Option<u64>);
+
+/// The news-worthy part of each device's reading.
+fn condition(t: &[DeviceTelemetry]) -> Vec<Condition<'_>> {
     t.iter()
         .map(|d| {
             (

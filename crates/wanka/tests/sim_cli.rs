@@ -80,9 +80,9 @@ fn a_malformed_trace_line_is_refused_with_its_place() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[test]
-fn sim_failures_prints_the_ettr_table_and_replays_a_fault_log() {
-    let out = Command::new(env!("CARGO_BIN_EXE_wanka"))
+/// `wanka sim-failures` on one rate and one write time, with the options given.
+fn sim_failures(seeds: &str, days: &str, more: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wanka"))
         .args([
             "sim-failures",
             "--rates",
@@ -90,15 +90,28 @@ fn sim_failures_prints_the_ettr_table_and_replays_a_fault_log() {
             "--writes",
             "10",
             "--seeds",
-            "2",
+            seeds,
             "--days",
-            "10",
+            days,
         ])
-        .arg("--stepfun")
-        .arg(fixtures().join("stepfun_faults_60.json"))
-        .args(["--titan", "/nonexistent"])
+        .args(more)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn sim_failures_prints_the_ettr_table_and_replays_a_fault_log() {
+    let stepfun = fixtures().join("stepfun_faults_60.json");
+    let out = sim_failures(
+        "2",
+        "10",
+        &[
+            "--stepfun".as_ref(),
+            stepfun.as_os_str(),
+            "--titan".as_ref(),
+            "/nonexistent".as_ref(),
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -125,11 +138,7 @@ fn sim_failures_prints_the_ettr_table_and_replays_a_fault_log() {
     std::fs::create_dir_all(&bad).unwrap();
     let file = bad.join("faults.json");
     std::fs::write(&file, r#"[{"node_id": "a", "event_type": "fault_start"}]"#).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_wanka"))
-        .args(["sim-failures", "--seeds", "1", "--days", "1", "--stepfun"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = sim_failures("1", "1", &["--stepfun".as_ref(), file.as_os_str()]);
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         !out.status.success() && err.contains("event 0: no 'event_time'"),
@@ -152,27 +161,20 @@ fn sim_failures_replays_a_titan_style_gpu_history() {
         ));
     }
     std::fs::write(&file, &csv).unwrap();
-    let run = |titan: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_wanka"))
-            .args([
-                "sim-failures",
-                "--rates",
-                "3.8",
-                "--writes",
-                "10",
-                "--seeds",
-                "1",
-                "--days",
-                "1",
-            ])
-            .args(["--stepfun", "/nonexistent"])
-            .arg("--titan")
-            .arg(titan)
-            .output()
-            .unwrap()
+    let run = || {
+        let no = "/nonexistent".as_ref();
+        sim_failures(
+            "1",
+            "1",
+            &[
+                "--stepfun".as_ref(),
+                no,
+                "--titan".as_ref(),
+                file.as_os_str(),
+            ],
+        )
     };
-    let out = run(&file);
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = String::from_utf8(run().stdout).unwrap();
     assert!(
         text.contains("20 GPU failures (DBE, OTB) on 40 nodes of 1 GPU"),
         "{text}"
@@ -183,7 +185,7 @@ fn sim_failures_replays_a_titan_style_gpu_history() {
         "{text}"
     );
     std::fs::write(&file, csv.replace("2017-01-05 12:00:00", "5 Jan 2017")).unwrap();
-    let err = String::from_utf8(run(&file).stderr).unwrap();
+    let err = String::from_utf8(run().stderr).unwrap();
     assert!(
         err.contains("line 6: remove time '5 Jan 2017' is not YYYY-MM-DD HH:MM:SS"),
         "{err}"

@@ -102,11 +102,13 @@ impl Core {
         if rep.attempt != r.attempt || !r.holds_devices() {
             return Ok(());
         }
+        // An agent's clock may be off: a record is placed within the current run, up to now.
+        let floor = r.run_started_us.unwrap_or(now).min(now);
         let p = &mut r.progress;
         p.reporting = true;
         let mut checkpointed = false;
         for rec in &rep.records {
-            let at = ((rec.at * 1e6) as i64).clamp(p.seen_us.min(now), now);
+            let at = ((rec.at * 1e6) as i64).clamp(floor.max(p.seen_us.min(now)), now);
             if let Some(t) = rec.step_time_s.filter(|t| t.is_finite() && *t >= 0.0) {
                 let v = p.step_times.entry((rep.rank, rep.task)).or_default();
                 v.push(t);

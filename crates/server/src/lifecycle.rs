@@ -340,9 +340,7 @@ impl Core {
                 let r = self.jobs.get_mut(&id).expect("checked");
                 r.migrating = None;
                 r.exit_code = rep.exit_code;
-                let from = r.progress.checkpoint.map_or(String::new(), |c| {
-                    format!(" from the checkpoint of step {}", c.0)
-                });
+                let from = r.progress.from_checkpoint();
                 self.transition(
                     id,
                     JobState::Pending,
@@ -448,10 +446,7 @@ impl Core {
         let r = self.jobs.get_mut(&id).expect("checked");
         r.preempt = None;
         r.migrating = None;
-        let from = match r.progress.checkpoint {
-            Some((step, _)) => format!(" from the checkpoint of step {step}"),
-            None => String::new(),
-        };
+        let from = r.progress.from_checkpoint();
         let when = if wait > 0 {
             format!(" in {} s", wait / 1_000_000)
         } else {

@@ -64,6 +64,13 @@ impl Progress {
         })
     }
 
+    /// " from the checkpoint of step N" for a restart's reason, or nothing without a checkpoint.
+    pub fn from_checkpoint(&self) -> String {
+        self.checkpoint.map_or(String::new(), |(step, _)| {
+            format!(" from the checkpoint of step {step}")
+        })
+    }
+
     /// The median of the latest step times across the gang, and the members well above it.
     fn stragglers_now(&self) -> (f64, Vec<(Member, f64)>) {
         let latest: Vec<(Member, f64)> = self

@@ -185,22 +185,14 @@ impl Core {
             return;
         }
         let signal = checkpoint_signal(&r.spec);
-        let attempt = r.attempt;
         r.migrating = Some(now + grace as i64 * 1_000_000);
         r.leaving = why.split(' ').next().map(str::to_string);
         r.preempt = None;
-        let nodes: std::collections::BTreeSet<String> =
-            r.replicas.iter().map(|p| p.node.clone()).collect();
-        for node in nodes {
-            self.send(
-                &node,
-                Assignment::Signal {
-                    job: id,
-                    attempt,
-                    signal: signal.clone(),
-                },
-            );
-        }
+        self.send_to_run(id, |job, attempt| Assignment::Signal {
+            job,
+            attempt,
+            signal: signal.clone(),
+        });
         self.transition(
             id,
             JobState::Preempting,
@@ -349,9 +341,7 @@ impl Core {
         r.migrating = None;
         r.leaving = None;
         r.run_started_us = Some(now);
-        let from = r.progress.checkpoint.map_or(String::new(), |c| {
-            format!(" from the checkpoint of step {}", c.0)
-        });
+        let from = r.progress.from_checkpoint();
         let k = r.progress.restarts;
         self.active.insert(id);
         self.transition(

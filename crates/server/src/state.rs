@@ -685,19 +685,21 @@ impl Core {
 
     /// Sends a stop for a job's current run to every node it runs on.
     pub(crate) fn stop_everywhere(&mut self, id: u64, signal: &str, grace_s: u64) {
+        self.send_to_run(id, |job, attempt| Assignment::Stop {
+            job,
+            attempt,
+            signal: signal.to_string(),
+            grace_s,
+        });
+    }
+
+    /// Sends an assignment about a job's current run (made from the job id and attempt) to each of its nodes.
+    pub(crate) fn send_to_run(&mut self, id: u64, make: impl Fn(u64, u32) -> Assignment) {
         let r = &self.jobs[&id];
         let nodes: BTreeSet<String> = r.replicas.iter().map(|p| p.node.clone()).collect();
         let attempt = r.attempt;
         for node in nodes {
-            self.send(
-                &node,
-                Assignment::Stop {
-                    job: id,
-                    attempt,
-                    signal: signal.to_string(),
-                    grace_s,
-                },
-            );
+            self.send(&node, make(id, attempt));
         }
     }
 }

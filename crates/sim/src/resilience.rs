@@ -420,10 +420,14 @@ fn play(
     out
 }
 
-/// The job's failure rate that loses work (failures per second), for the checkpoint interval.
-fn lossy_rate(m: &FailureModel, s: &Scenario, p: Policy) -> f64 {
+/// The job's failure rate, failures per second (its lemons count as `lemon_factor` nodes each).
+fn job_rate(m: &FailureModel, s: &Scenario) -> f64 {
     let nodes = f64::from(s.nodes) + f64::from(m.lemons) * (m.lemon_factor - 1.0);
-    let lambda = nodes * m.rate / 1000.0 / 86400.0;
+    nodes * m.rate / 1000.0 / 86400.0
+}
+
+/// Of a failure rate (per second), the part that loses work under a policy, for the checkpoint interval.
+fn lossy(m: &FailureModel, p: Policy, lambda: f64) -> f64 {
     match p {
         Policy::Reactive => lambda,
         Policy::Wanka => lambda * (1.0 - m.precursor_share()),
@@ -434,7 +438,7 @@ fn lossy_rate(m: &FailureModel, s: &Scenario, p: Policy) -> f64 {
 pub fn run(m: &FailureModel, s: &Scenario, p: Policy) -> Outcome {
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let failures = generate(m, s, &mut rng);
-    let interval = s.interval(lossy_rate(m, s, p));
+    let interval = s.interval(lossy(m, p, job_rate(m, s)));
     play(m, s, p, &failures, interval, &mut rng)
 }
 
@@ -442,13 +446,7 @@ pub fn run(m: &FailureModel, s: &Scenario, p: Policy) -> Outcome {
 pub fn replay(m: &FailureModel, s: &Scenario, p: Policy, log: &[(String, f64, usize)]) -> Outcome {
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let failures = from_log(log, m, s, &mut rng);
-    let per_node_s = failures.len() as f64 / (f64::from(s.nodes) * s.horizon_s);
-    let rate = f64::from(s.nodes) * per_node_s;
-    let lossy = match p {
-        Policy::Reactive => rate,
-        Policy::Wanka => rate * (1.0 - m.precursor_share()),
-    };
-    let interval = s.interval(lossy);
+    let interval = s.interval(lossy(m, p, failures.len() as f64 / s.horizon_s));
     play(m, s, p, &failures, interval, &mut rng)
 }
 
@@ -456,8 +454,7 @@ pub fn replay(m: &FailureModel, s: &Scenario, p: Policy, log: &[(String, f64, us
 /// for a replacement; for wanka the precursor share costs a checkpoint and a restart instead).
 pub fn model_for(m: &FailureModel, s: &Scenario, p: Policy, interval: f64) -> f64 {
     let i = Scenario::index(p);
-    let nodes = f64::from(s.nodes) + f64::from(m.lemons) * (m.lemon_factor - 1.0);
-    let lambda = nodes * m.rate / 1000.0 / 86400.0;
+    let lambda = job_rate(m, s);
     let q = match p {
         Policy::Reactive => s.background_job_s / f64::from(s.background_nodes.max(1)),
         Policy::Wanka => 0.0,

@@ -83,7 +83,8 @@ struct DeviceState {
 #[derive(Debug)]
 pub struct RiskEngine<K: Ord + Clone> {
     book: FaultBook,
-    devices: BTreeMap<(K, u32), DeviceState>,
+    /// Per node, per device (nested so that a reading finds its device without building a key).
+    devices: BTreeMap<K, BTreeMap<u32, DeviceState>>,
     faults: BTreeMap<K, VecDeque<Time>>,
 }
 
@@ -130,13 +131,6 @@ impl<K: Ord + Clone> RiskEngine<K> {
         &self.book
     }
 
-    /// The current assessment of a device.
-    pub fn assessment(&self, node: &K, device: u32) -> Option<&Assessment> {
-        self.devices
-            .get(&(node.clone(), device))
-            .map(|d| &d.current)
-    }
-
     /// Takes a reading; returns the change when the device's action or precursor flag moved.
     pub fn observe(
         &mut self,
@@ -146,7 +140,15 @@ impl<K: Ord + Clone> RiskEngine<K> {
         now: Time,
     ) -> Option<Change<K>> {
         let book = &self.book;
-        let st = self.devices.entry((node.clone(), device)).or_default();
+        if !self.devices.contains_key(node) {
+            self.devices.insert(node.clone(), BTreeMap::new());
+        }
+        let st = self
+            .devices
+            .get_mut(node)
+            .expect("inserted above")
+            .entry(device)
+            .or_default();
         let mut a = Assessment::default();
         if let Some(m) = r.health.and_then(|h| book.health(h))
             && (m.rule.action > Action::None || m.rule.precursor)
@@ -329,7 +331,7 @@ mod tests {
             };
             e.observe(&"n1", 0, &r, t(s));
         }
-        let st = &e.devices[&("n1", 0)];
+        let st = &e.devices[&"n1"][&0];
         assert!(
             st.ecc.len() <= 66 && st.temperature.len() <= 66,
             "{} {}",

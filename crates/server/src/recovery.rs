@@ -44,6 +44,7 @@ impl Core {
     /// Runs a heartbeat's devices through the risk engine and acts on every assessment that changed.
     pub(crate) fn assess(&mut self, node: &str, devices: &[DeviceTelemetry], now: i64) {
         let mut changes = Vec::new();
+        let key = node.to_string();
         for d in devices {
             let reading = Reading {
                 health: d.health.as_deref(),
@@ -52,10 +53,7 @@ impl Core {
                 ecc_uncorrected: d.ecc_uncorrected,
                 temperature_c: d.temperature_c,
             };
-            if let Some(c) = self
-                .risk
-                .observe(&node.to_string(), d.index, &reading, Time(now))
-            {
+            if let Some(c) = self.risk.observe(&key, d.index, &reading, Time(now)) {
                 changes.push(c);
             }
         }

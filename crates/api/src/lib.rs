@@ -1,6 +1,8 @@
 //! wanka's HTTP/JSON API (version 1): the request and response bodies the server, the CLI and the node agent
 //! exchange, and the parser of Slurm-style batch scripts. Plain serde types, no I/O.
 
+pub mod date;
+pub mod lease;
 pub mod sbatch;
 
 use serde::{Deserialize, Serialize};

@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod catalog;
 pub mod fault_book;
 pub mod job;
+pub mod lease;
 pub mod node;
 pub mod tenant;
 pub mod throughput;
@@ -16,6 +17,7 @@ pub use catalog::{
 };
 pub use fault_book::{Action, FaultBook, FaultBookError};
 pub use job::{JobError, JobId, JobSpec, PriorityClass, UnknownClass};
+pub use lease::{Lease, LeaseId, UsageKind, Within};
 pub use node::{NodeError, NodeId, NodeSpec, Topology};
 pub use tenant::{Tenant, TenantId};
 pub use throughput::{Performance, ThroughputMatrix};

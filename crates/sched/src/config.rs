@@ -71,6 +71,25 @@ pub struct PreemptionConfig {
     pub grace: Span,
 }
 
+/// Lease stage settings: what happens to leased capacity its owner leaves idle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseConfig {
+    /// Lend idle leased capacity to other tenants as reclaimable work (false: strict partitions).
+    pub lending: bool,
+    /// Time a borrower has to checkpoint and leave when the owner needs its devices back.
+    pub reclaim_grace: Span,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        LeaseConfig {
+            lending: true,
+            reclaim_grace: Span::from_secs(300),
+        }
+    }
+}
+
 /// The whole pipeline's configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,6 +108,9 @@ pub struct Config {
     pub preemption: Option<PreemptionConfig>,
     /// Longest time between full cycles; between them only arrivals are placed (against standing reservations).
     pub full_cycle_interval: Span,
+    /// Lease stage.
+    #[serde(default)]
+    pub leases: LeaseConfig,
 }
 
 /// A configuration that cannot be built.
@@ -150,6 +172,7 @@ impl Config {
                 grace: Span::from_secs(300),
             }),
             full_cycle_interval: Span::from_secs(10),
+            leases: LeaseConfig::default(),
         }
     }
 
@@ -168,6 +191,7 @@ impl Config {
             backfill: None,
             preemption: None,
             full_cycle_interval: Span::from_secs(10),
+            leases: LeaseConfig::default(),
         }
     }
 

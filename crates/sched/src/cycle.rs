@@ -12,11 +12,12 @@ use crate::cluster::{Mask, NodeIdx};
 use crate::decision::{Decision, PendingReason, Plan};
 use crate::fair_share::Usage;
 use crate::fxhash::{FxHashMap, FxHashSet};
+use crate::lease::placed_devices;
 use crate::placement::{Part, Placer, Request};
 use crate::preempt::{self, Candidate, Claim};
 use crate::scheduler::{Job, Phase, Run, Scheduler};
 use std::collections::BTreeSet;
-use wanka_model::{JobId, ModelId, PriorityClass, Time};
+use wanka_model::{JobId, ModelId, PriorityClass, Time, UsageKind};
 
 /// Shapes that already failed a stage in this cycle: free capacity only shrinks during a cycle, so a later
 /// job of the same shape fails the same way.
@@ -78,7 +79,13 @@ impl Scheduler {
             || self
                 .reservations
                 .iter()
-                .any(|r| self.last_full.is_some_and(|t| r.start > t) && r.start <= now);
+                .any(|r| self.last_full.is_some_and(|t| r.start > t) && r.start <= now)
+            || self.lease_changed(now)
+            // An arrival within its lease may need borrowers reclaimed, which only a full cycle does.
+            || self
+                .arrivals
+                .iter()
+                .any(|id| self.jobs.contains_key(id) && !self.lease_models(*id, now).is_empty());
         if full {
             self.schedule_full(now)
         } else {
@@ -95,13 +102,13 @@ impl Scheduler {
         }
         self.cluster.commit();
         let mut fails = Failures::default();
-        let mut cursor = self.queue.cursor(|t| self.fair.share(t));
+        let mut cursor = self.queue.cursor(|t| self.queue_share(t, now));
         loop {
-            let (fair, jobs) = (&self.fair, &self.jobs);
-            let Some(id) =
-                self.queue
-                    .next(&mut cursor, |t| fair.share(t), |j| jobs[&j].spec.tenant)
-            else {
+            let Some(id) = self.queue.next(
+                &mut cursor,
+                |t| self.queue_share(t, now),
+                |j| self.jobs[&j].spec.tenant,
+            ) else {
                 break;
             };
             plan.stats.considered += 1;
@@ -148,6 +155,7 @@ impl Scheduler {
             && self.reservations.iter().all(|r| r.holds.is_empty())
             && self.claims.values().all(|c| c.holds.is_empty())
             && (self.config.preemption.is_none() || self.preemptible.values().all(|n| *n == 0))
+            && !self.kinds.any_borrowed()
             && self
                 .config
                 .backfill
@@ -358,13 +366,15 @@ impl Scheduler {
                 unhold(&mut self.cluster, holds);
             }
             if let Some((m, parts)) = self.place_any(&models, &req) {
-                if let Err(reason) = self.within_quota(id, &parts) {
-                    self.cluster.rollback(mark);
-                    self.set_reason(id, reason);
-                    return Outcome::Skipped;
-                }
+                let kind = match self.admit_run(id, m, &parts, now) {
+                    Ok(kind) => kind,
+                    Err(reason) => {
+                        self.cluster.rollback(mark);
+                        return self.refuse(id, reason, now);
+                    }
+                };
                 self.claims.remove(&id);
-                self.start(id, m, parts, now, false, plan);
+                self.start(id, m, parts, now, false, kind, plan);
                 return Outcome::Started;
             }
             self.cluster.rollback(mark);
@@ -393,11 +403,13 @@ impl Scheduler {
                     unhold(&mut self.cluster, &self.reservations[i].holds);
                 }
                 if let Some((m, parts)) = self.place_any(&models, &req) {
-                    if let Err(reason) = self.within_quota(id, &parts) {
-                        self.cluster.rollback(mark);
-                        self.set_reason(id, reason);
-                        return Outcome::Skipped;
-                    }
+                    let kind = match self.admit_run(id, m, &parts, now) {
+                        Ok(kind) => kind,
+                        Err(reason) => {
+                            self.cluster.rollback(mark);
+                            return self.refuse(id, reason, now);
+                        }
+                    };
                     for &i in &lift {
                         let r = &mut self.reservations[i];
                         r.holds = hold_free(&mut self.cluster, &r.parts, true);
@@ -405,7 +417,7 @@ impl Scheduler {
                     if let Some(claim) = self.claims.remove(&id) {
                         unhold(&mut self.cluster, &claim.holds);
                     }
-                    self.start(id, m, parts, now, true, plan);
+                    self.start(id, m, parts, now, true, kind, plan);
                     return Outcome::Started;
                 }
                 self.cluster.rollback(mark);
@@ -425,11 +437,21 @@ impl Scheduler {
             unhold(&mut self.cluster, &claim.holds);
             self.cluster.commit();
         }
+        let lease_models = self.lease_models(id, now);
+        self.note_lease_wait(id, !lease_models.is_empty(), now);
+        if !lease_models.is_empty() {
+            // Within its lease: reclaim borrowed devices (whatever their class) on the leased models.
+            if let Some(victims) = self.preempt_for(id, class, &lease_models, &req, now, true, plan)
+            {
+                self.set_reason(id, PendingReason::Preempting { victims });
+                return Outcome::Blocked;
+            }
+        }
         if self.config.preemption.is_some()
             && class > PriorityClass::Preemptible
             && !fails.preempt.contains(&shape)
         {
-            if let Some(victims) = self.preempt_for(id, class, &models, &req, now, plan) {
+            if let Some(victims) = self.preempt_for(id, class, &models, &req, now, false, plan) {
                 self.set_reason(id, PendingReason::Preempting { victims });
                 return Outcome::Blocked;
             }
@@ -471,16 +493,39 @@ impl Scheduler {
         Outcome::Blocked
     }
 
-    /// Quota against the devices a placement really takes (a whole-node replica takes the whole node).
-    fn within_quota(&self, id: JobId, parts: &[Part]) -> Result<(), PendingReason> {
-        let devices = parts
-            .iter()
-            .map(|p| p.mask.count_ones().max(u32::from(p.share.is_some())))
-            .sum();
+    /// Quota against the devices a placement really takes (a whole-node replica takes the whole node), then
+    /// the capacity the run would use under the tenants' leases.
+    fn admit_run(
+        &self,
+        id: JobId,
+        model: ModelId,
+        parts: &[Part],
+        now: Time,
+    ) -> Result<UsageKind, PendingReason> {
         let tenant = self.jobs[&id].spec.tenant;
         self.fair
-            .check_quota(tenant, devices)
-            .map_err(|(used, quota)| PendingReason::QuotaExceeded { used, quota })
+            .check_quota(tenant, placed_devices(parts))
+            .map_err(|(used, quota)| PendingReason::QuotaExceeded { used, quota })?;
+        self.usage_kind(tenant, model, parts, now)
+            .ok_or(PendingReason::LeaseLimit)
+    }
+
+    /// A placement found but refused (quota, leases): the job waits for a reason of its own.
+    fn refuse(&mut self, id: JobId, reason: PendingReason, now: Time) -> Outcome {
+        let within = !self.lease_models(id, now).is_empty();
+        self.note_lease_wait(id, within, now);
+        self.set_reason(id, reason);
+        Outcome::Skipped
+    }
+
+    /// Keeps the time since which a waiting job has had room in its tenant's lease.
+    fn note_lease_wait(&mut self, id: JobId, within: bool, now: Time) {
+        let job = self.jobs.get_mut(&id).expect("pending job");
+        job.lease_since = if within {
+            Some(job.lease_since.unwrap_or(now))
+        } else {
+            None
+        };
     }
 
     /// Whether the job would fit if nothing were held for others.
@@ -525,9 +570,10 @@ impl Scheduler {
         parts: Vec<Part>,
         now: Time,
         backfilled: bool,
+        kind: UsageKind,
         plan: &mut Plan,
     ) {
-        self.begin_run(id, model, parts, now);
+        self.begin_run(id, model, parts, now, kind);
         let Phase::Running(run) = &self.jobs[&id].phase else {
             unreachable!("set by begin_run")
         };
@@ -536,13 +582,22 @@ impl Scheduler {
             job: id,
             allocation,
             backfilled,
+            usage: kind,
+            lease_wait: run.lease_wait,
         });
         plan.stats.started += 1;
         plan.stats.backfilled += u32::from(backfilled);
     }
 
     /// Books a pending job as running on `parts` (already taken in the cluster): usage, indexes, queue.
-    pub(crate) fn begin_run(&mut self, id: JobId, model: ModelId, parts: Vec<Part>, started: Time) {
+    pub(crate) fn begin_run(
+        &mut self,
+        id: JobId,
+        model: ModelId,
+        parts: Vec<Part>,
+        started: Time,
+        kind: UsageKind,
+    ) {
         let job = self.jobs.get_mut(&id).expect("pending job exists");
         let rate = job
             .accepted
@@ -574,6 +629,13 @@ impl Scheduler {
             *self.preemptible.entry(model).or_default() += usage.devices;
         }
         self.ends.entry(model).or_default().insert((ends, id));
+        *self.kinds.count(job.spec.tenant, model, kind) += usage.devices;
+        // Only a start within the lease shows how long the owner waited for its capacity.
+        let lease_wait = job
+            .lease_since
+            .take()
+            .filter(|_| kind == UsageKind::Leased)
+            .map(|since| started - since);
         self.fair.charge(job.spec.tenant, usage);
         self.queue.remove(&job.spec);
         if job.shape.request.per_replica == 0 && job.shape.request.fraction.is_none() {
@@ -585,6 +647,8 @@ impl Scheduler {
             started,
             ends,
             usage,
+            kind,
+            lease_wait,
         });
         self.changed.remove(&id);
         self.cluster.commit();
@@ -658,8 +722,10 @@ impl Scheduler {
         Some(start)
     }
 
-    /// Picks preemptible victims whose devices would let the job start, asks them to checkpoint and leave,
-    /// and claims the room. Returns the number of victims.
+    /// Picks victims whose devices would let the job start, asks them to checkpoint and leave, and claims the
+    /// room. Victims are preemptible jobs of a lower class, or with `reclaim` borrowed runs of any class.
+    /// Returns the number of victims.
+    #[allow(clippy::too_many_arguments)]
     fn preempt_for(
         &mut self,
         id: JobId,
@@ -667,9 +733,14 @@ impl Scheduler {
         models: &[ModelId],
         req: &Request,
         now: Time,
+        reclaim: bool,
         plan: &mut Plan,
     ) -> Option<u32> {
-        let grace = self.config.preemption.as_ref()?.grace;
+        let grace = if reclaim {
+            self.config.leases.reclaim_grace
+        } else {
+            self.config.preemption.as_ref()?.grace
+        };
         let need = if req.fraction.is_some() {
             1
         } else {
@@ -679,7 +750,11 @@ impl Scheduler {
         let keep = |n: NodeIdx| keep[n as usize];
         let placer = placer_of(&self.scorers, &self.config, &self.profile);
         for &m in models {
-            let preemptible = self.preemptible.get(&m).copied().unwrap_or(0);
+            let preemptible = if reclaim {
+                self.kinds.borrowed(m)
+            } else {
+                self.preemptible.get(&m).copied().unwrap_or(0)
+            };
             if preemptible == 0 || self.free_devices(m) + preemptible < need {
                 continue;
             }
@@ -689,8 +764,12 @@ impl Scheduler {
                     let job = &self.jobs[j];
                     match &job.phase {
                         Phase::Running(run)
-                            if job.spec.class == PriorityClass::Preemptible
-                                && job.spec.class < class =>
+                            if if reclaim {
+                                run.kind == UsageKind::Borrowed
+                            } else {
+                                job.spec.class == PriorityClass::Preemptible
+                                    && job.spec.class < class
+                            } =>
                         {
                             Some(Candidate {
                                 started: run.started,
@@ -733,6 +812,7 @@ impl Scheduler {
                     by: id,
                     checkpoint: true,
                     deadline,
+                    reclaim,
                 });
                 plan.stats.preempted += 1;
             }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use wanka_model::{Allocation, JobId, Time};
+use wanka_model::{Allocation, JobId, Span, Time, UsageKind};
 
 /// An action the driver (server or simulator) must carry out.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,6 +16,10 @@ pub enum Decision {
         allocation: Allocation,
         /// Started ahead of a blocked higher-ranked job, on the strength of its runtime estimate.
         backfilled: bool,
+        /// Whose capacity it uses (its tenant's lease, unleased capacity, or borrowed).
+        usage: UsageKind,
+        /// For a start within the lease: how long the owner waited since its lease had room for the job.
+        lease_wait: Option<Span>,
     },
     /// Ask the job to checkpoint now and exit by `deadline` (then kill it); it goes back to the queue.
     Preempt {
@@ -27,6 +31,8 @@ pub enum Decision {
         checkpoint: bool,
         /// When the grace period ends.
         deadline: Time,
+        /// The victim runs on borrowed capacity and its lessee takes it back.
+        reclaim: bool,
     },
 }
 
@@ -55,6 +61,9 @@ pub enum PendingReason {
         /// What rules every node out.
         detail: String,
     },
+    /// It would have to borrow another tenant's leased capacity and lending is off (or it would hold more than
+    /// its lease and the unleased capacity left).
+    LeaseLimit,
     /// Preemptible jobs are checkpointing to make room for it.
     Preempting {
         /// How many jobs are being preempted.
@@ -71,6 +80,7 @@ impl PendingReason {
             PendingReason::Priority => "Priority",
             PendingReason::QuotaExceeded { .. } => "QuotaExceeded",
             PendingReason::ConstraintUnsatisfiable { .. } => "ConstraintUnsatisfiable",
+            PendingReason::LeaseLimit => "LeaseLimit",
             PendingReason::Preempting { .. } => "Preempting",
         }
     }

@@ -16,6 +16,7 @@ pub mod fair_share;
 pub mod filter;
 pub mod fragmentation;
 pub mod fxhash;
+pub mod lease;
 pub mod placement;
 pub mod preempt;
 pub mod profile;
@@ -25,7 +26,7 @@ pub mod scheduler;
 pub mod score;
 pub mod snapshot;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, LeaseConfig};
 pub use decision::{CycleStats, Decision, PendingReason, Plan};
 pub use filter::Explanation;
 pub use scheduler::{CoreError, Event, JobStatus, ReservationView, Scheduler};

@@ -11,6 +11,7 @@ use crate::decision::PendingReason;
 use crate::fair_share::{FairShare, Usage};
 use crate::filter::{self, Explanation, JobNeeds};
 use crate::fxhash::FxHashMap;
+use crate::lease::{KindUse, LeaseBook, Shortfall};
 use crate::placement::{Fraction, Part, Request};
 use crate::preempt::Claim;
 use crate::queue::Queue;
@@ -18,8 +19,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 use wanka_model::{
-    Allocation, Catalog, JobError, JobId, JobSpec, ModelId, NodeError, NodeId, NodeSpec,
-    Performance, PriorityClass, ReplicaPlacement, Tenant, TenantId, Time,
+    Allocation, Catalog, JobError, JobId, JobSpec, Lease, LeaseId, ModelId, NodeError, NodeId,
+    NodeSpec, Performance, PriorityClass, ReplicaPlacement, Span, Tenant, TenantId, Time,
+    UsageKind,
 };
 
 /// An event that changes what the scheduler knows.
@@ -54,6 +56,10 @@ pub enum Event {
     Finished(JobId),
     /// A running or preempted job stopped and goes back to the queue (after a checkpoint).
     Requeue(JobId),
+    /// An admitted lease is restored (not checked again).
+    AddLease(Lease),
+    /// A lease was withdrawn.
+    RemoveLease(LeaseId),
 }
 
 /// An event or snapshot the scheduler cannot accept. Nothing is changed when one is returned.
@@ -97,6 +103,17 @@ pub enum CoreError {
     /// A finish/requeue for a job that is not running.
     #[error("job {0} is not running")]
     NotRunning(JobId),
+    /// A lease that makes no sense (empty window, no devices).
+    #[error("lease {id}: {problem}")]
+    BadLease {
+        /// The lease.
+        id: LeaseId,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A lease the installed capacity cannot honor beside those already admitted.
+    #[error("{0}")]
+    Shortfall(Box<Shortfall>),
     /// A restored allocation that conflicts with the cluster.
     #[error("allocation of job {job} cannot be restored: {problem}")]
     Allocation {
@@ -116,6 +133,10 @@ pub(crate) struct Run {
     /// Estimated end (or the preemption deadline), used by reservations.
     pub ends: Time,
     pub usage: Usage,
+    /// Whose capacity it uses.
+    pub kind: UsageKind,
+    /// How long it waited for its tenant's leased capacity, when it did.
+    pub lease_wait: Option<Span>,
 }
 
 /// Where a job is in its life inside the scheduler.
@@ -152,6 +173,8 @@ pub(crate) struct Job {
     pub reason: PendingReason,
     /// The installed-capacity version the "can this ever fit" check last ran against, and its answer.
     pub checked: Option<(u64, bool)>,
+    /// Since when its tenant's lease has had room for it while it waited.
+    pub lease_since: Option<Time>,
 }
 
 /// A job's state as the driver sees it.
@@ -213,6 +236,8 @@ pub struct Scheduler {
     spines: BTreeMap<String, u32>,
     pub(crate) fair: FairShare,
     capacity: Usage,
+    pub(crate) leases: LeaseBook,
+    pub(crate) kinds: KindUse,
     pub(crate) jobs: FxHashMap<JobId, Job>,
     pub(crate) queue: Queue,
     /// Running jobs by model and estimated end: the release order reservations sweep through.
@@ -255,6 +280,8 @@ impl Scheduler {
             spines: BTreeMap::new(),
             fair: FairShare::default(),
             capacity: Usage::default(),
+            leases: LeaseBook::default(),
+            kinds: KindUse::default(),
             jobs: FxHashMap::default(),
             queue,
             ends: BTreeMap::new(),
@@ -303,6 +330,11 @@ impl Scheduler {
             Event::Cancel(id) => self.cancel(id),
             Event::Finished(id) => self.finished(id),
             Event::Requeue(id) => self.requeue(id),
+            Event::AddLease(lease) => self.add_lease(lease),
+            Event::RemoveLease(id) => {
+                self.remove_lease(id);
+                Ok(())
+            }
         }
     }
 
@@ -491,6 +523,7 @@ impl Scheduler {
                 phase: Phase::Pending,
                 reason: PendingReason::New,
                 checked: None,
+                lease_since: None,
             },
         );
         Ok(())
@@ -579,6 +612,7 @@ impl Scheduler {
         {
             *n -= run.usage.devices;
         }
+        *self.kinds.count(job.spec.tenant, run.model, run.kind) -= run.usage.devices;
         self.fair.refund(job.spec.tenant, run.usage);
         for p in &run.parts {
             for op in p.release_ops() {

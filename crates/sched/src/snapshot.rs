@@ -8,7 +8,9 @@ use crate::decision::Plan;
 use crate::placement::Part;
 use crate::scheduler::{CoreError, Job, Phase, Scheduler};
 use serde::{Deserialize, Serialize};
-use wanka_model::{Allocation, Catalog, JobId, JobSpec, NodeSpec, Performance, Tenant, Time};
+use wanka_model::{
+    Allocation, Catalog, JobId, JobSpec, Lease, NodeSpec, Performance, Tenant, Time, UsageKind,
+};
 
 /// A node and its condition.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,6 +32,9 @@ pub struct RunningJob {
     pub allocation: Allocation,
     /// Set while it checkpoints to leave: (the job its devices are for, grace deadline).
     pub preempting: Option<(JobId, Time)>,
+    /// Whose capacity it uses.
+    #[serde(default)]
+    pub usage: UsageKind,
 }
 
 /// Everything the scheduler decides from.
@@ -45,6 +50,9 @@ pub struct Snapshot {
     pub running: Vec<RunningJob>,
     /// The queue.
     pub pending: Vec<JobSpec>,
+    /// Admitted leases.
+    #[serde(default)]
+    pub leases: Vec<Lease>,
 }
 
 /// Builds a scheduler from the snapshot and runs one full cycle.
@@ -78,6 +86,9 @@ impl Scheduler {
             if !n.schedulable {
                 s.set_schedulable(n.spec.id, false)?;
             }
+        }
+        for l in &snap.leases {
+            s.add_lease(l.clone())?;
         }
         for r in &snap.running {
             s.restore(r)?;
@@ -181,7 +192,7 @@ impl Scheduler {
             return Err(e);
         }
         self.arrivals.retain(|j| *j != spec.id);
-        self.begin_run(spec.id, alloc.model, parts, alloc.started);
+        self.begin_run(spec.id, alloc.model, parts, alloc.started, running.usage);
         if let Some((by, deadline)) = running.preempting {
             self.mark_preempting(spec.id, by, deadline);
         }
@@ -202,11 +213,13 @@ impl Scheduler {
                     spec: job.spec.clone(),
                     allocation: self.allocation(*id, run),
                     preempting: None,
+                    usage: run.kind,
                 }),
                 Phase::Preempting { run, by, deadline } => running.push(RunningJob {
                     spec: job.spec.clone(),
                     allocation: self.allocation(*id, run),
                     preempting: Some((*by, *deadline)),
+                    usage: run.kind,
                 }),
             }
         }
@@ -227,6 +240,7 @@ impl Scheduler {
             tenants: self.fair.tenants().cloned().collect(),
             running,
             pending,
+            leases: self.leases.iter().cloned().collect(),
         }
     }
 }

@@ -195,8 +195,9 @@ fn guaranteed_work_preempts_preemptible_work_checkpoint_first() {
                 by,
                 checkpoint,
                 deadline,
+                reclaim,
             } => {
-                assert_eq!(*by, JobId(10));
+                assert_eq!((*by, *reclaim), (JobId(10), false));
                 Some((job.0, *checkpoint, *deadline))
             }
             _ => None,

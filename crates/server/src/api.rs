@@ -16,6 +16,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wanka_api::lease::{Invoice, LeaseRequest, LeaseView, PriceTable, Prices, UsageReport};
 use wanka_api::{
     ApiError, Assignments, CancelJob, CreateToken, Heartbeat, InjectFault, JobEvent, JobState,
     LogAck, LogChunk, LogInfo, LogStream, LogText, NodeEvent, NodeState, ProgressReport, PutTenant,
@@ -156,6 +157,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route(&v1("/tenants"), get(list_tenants))
         .route(&v1("/tenants/{name}"), axum::routing::put(put_tenant))
         .route(&v1("/tokens"), post(create_token))
+        .route(&v1("/leases"), post(create_lease).get(list_leases))
+        .route(&v1("/leases/{id}"), axum::routing::delete(remove_lease))
+        .route(&v1("/prices"), get(list_prices))
+        .route(&v1("/prices/{model}"), axum::routing::put(put_prices))
+        .route(&v1("/usage"), get(usage))
+        .route(&v1("/invoice"), get(invoice))
         .route(&v1("/agent/register"), post(register))
         .route(&v1("/agent/heartbeat"), post(heartbeat))
         .route(&v1("/agent/assignments"), get(assignments))
@@ -496,6 +503,132 @@ async fn put_tenant(
             .find(|t| t.name == name)
             .expect("just stored"),
     ))
+}
+
+async fn create_lease(
+    State(app): State<Arc<App>>,
+    auth: Auth,
+    body: std::result::Result<Json<LeaseRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<LeaseView>)> {
+    auth.require(&[Role::Admin], "creating leases")?;
+    let Json(req) = body?;
+    let view = app.change(|core, now| core.put_lease(&req, now)).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn list_leases(State(app): State<Arc<App>>, auth: Auth) -> Result<Json<Vec<LeaseView>>> {
+    auth.require(SUBMITTERS, "listing leases")?;
+    Ok(Json(app.core().lease_views(&auth.0, crate::now_us())))
+}
+
+async fn remove_lease(
+    State(app): State<Arc<App>>,
+    auth: Auth,
+    Path(id): Path<u64>,
+) -> Result<Json<LeaseView>> {
+    auth.require(&[Role::Admin], "withdrawing leases")?;
+    Ok(Json(
+        app.change(|core, now| core.remove_lease(id, now)).await?,
+    ))
+}
+
+async fn list_prices(State(app): State<Arc<App>>, auth: Auth) -> Result<Json<PriceTable>> {
+    auth.require(SUBMITTERS, "reading prices")?;
+    Ok(Json(app.core().prices.clone()))
+}
+
+async fn put_prices(
+    State(app): State<Arc<App>>,
+    auth: Auth,
+    Path(model): Path<String>,
+    body: std::result::Result<Json<Prices>, JsonRejection>,
+) -> Result<Json<PriceTable>> {
+    auth.require(&[Role::Admin], "setting prices")?;
+    let Json(prices) = body?;
+    app.change(|core, _| core.set_prices(&model, prices))
+        .await?;
+    Ok(Json(app.core().prices.clone()))
+}
+
+/// The window and tenant of a usage report or invoice.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// One tenant (required for a tenant token and for an invoice).
+    pub tenant: Option<String>,
+    /// Window start, Unix seconds (default 0).
+    pub from: Option<f64>,
+    /// Window end, Unix seconds (default now).
+    pub to: Option<f64>,
+}
+
+async fn usage_report(
+    app: &App,
+    caller: &Caller,
+    query: std::result::Result<Query<UsageQuery>, QueryRejection>,
+) -> Result<UsageReport> {
+    let Query(q) = query?;
+    let tenant = q.tenant.as_deref();
+    crate::state::Core::may_read_usage(caller, tenant)?;
+    let now = crate::now_us();
+    let from = (q.from.unwrap_or(0.0) * 1e6) as i64;
+    let to = q.to.map_or(now, |t| (t * 1e6) as i64);
+    if !(from < to) {
+        return Err(Error(
+            StatusCode::BAD_REQUEST,
+            format!("from ({from} µs) must come before to ({to} µs)"),
+        ));
+    }
+    let open = app.core().open_usage(tenant, now);
+    let mut finished = app
+        .store()
+        .usage(tenant, from, to)
+        .await
+        .map_err(Failure::Store)?;
+    // A segment that closed after the open ones were read is in both: the stored one counts.
+    let stored: std::collections::BTreeSet<(u64, u32)> =
+        finished.iter().map(|r| (r.job, r.attempt)).collect();
+    let open: Vec<_> = open
+        .into_iter()
+        .filter(|r| !stored.contains(&(r.job, r.attempt)))
+        .collect();
+    finished.sort_by_key(|r| (r.start_us, r.job));
+    Ok(crate::accounting::report(tenant, from, to, finished, open))
+}
+
+async fn usage(
+    State(app): State<Arc<App>>,
+    auth: Auth,
+    query: std::result::Result<Query<UsageQuery>, QueryRejection>,
+) -> Result<Json<UsageReport>> {
+    auth.require(SUBMITTERS, "reading usage")?;
+    Ok(Json(usage_report(&app, &auth.0, query).await?))
+}
+
+async fn invoice(
+    State(app): State<Arc<App>>,
+    auth: Auth,
+    query: std::result::Result<Query<UsageQuery>, QueryRejection>,
+) -> Result<Json<Invoice>> {
+    auth.require(SUBMITTERS, "reading invoices")?;
+    let report = usage_report(&app, &auth.0, query).await?;
+    let Some(tenant) = report.tenant.clone() else {
+        return Err(Error(
+            StatusCode::BAD_REQUEST,
+            "an invoice is for one tenant: give tenant=NAME".into(),
+        ));
+    };
+    let core = app.core();
+    if !core.tenants.contains_key(&tenant) {
+        return Err(Refused::NotFound(format!("tenant '{tenant}' does not exist")).into());
+    }
+    let leases = core.leases_of(&tenant);
+    Ok(Json(crate::accounting::invoice(
+        &tenant,
+        &leases,
+        &report,
+        &core.prices,
+    )))
 }
 
 async fn create_token(

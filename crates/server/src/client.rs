@@ -4,6 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
+use wanka_api::lease::{Invoice, LeaseRequest, LeaseView, PriceTable, Prices, UsageReport};
 use wanka_api::{
     Assignments, CancelJob, CreateToken, Heartbeat, InjectFault, JobEvent, JobView, LogAck,
     LogChunk, LogInfo, LogStream, LogText, NodeEvent, NodeView, ProgressReport, PutTenant,
@@ -221,6 +222,86 @@ impl Client {
             Some(put),
         )
         .await
+    }
+
+    /// Asks for a lease (admin).
+    pub async fn create_lease(&self, req: &LeaseRequest) -> Result<LeaseView> {
+        self.call(Method::POST, &Self::v1("/leases"), Some(req))
+            .await
+    }
+
+    /// The leases the token may see.
+    pub async fn leases(&self) -> Result<Vec<LeaseView>> {
+        self.call(Method::GET, &Self::v1("/leases"), None::<&()>)
+            .await
+    }
+
+    /// Withdraws a lease (admin).
+    pub async fn remove_lease(&self, id: u64) -> Result<LeaseView> {
+        self.call(
+            Method::DELETE,
+            &Self::v1(&format!("/leases/{id}")),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// The price table.
+    pub async fn prices(&self) -> Result<PriceTable> {
+        self.call(Method::GET, &Self::v1("/prices"), None::<&()>)
+            .await
+    }
+
+    /// Sets a model's prices (admin).
+    pub async fn put_prices(&self, model: &str, prices: &Prices) -> Result<PriceTable> {
+        self.call(
+            Method::PUT,
+            &Self::v1(&format!("/prices/{model}")),
+            Some(prices),
+        )
+        .await
+    }
+
+    fn window(tenant: Option<&str>, from: Option<f64>, to: Option<f64>) -> String {
+        let mut q = Vec::new();
+        if let Some(t) = tenant {
+            q.push(format!("tenant={t}"));
+        }
+        if let Some(f) = from {
+            q.push(format!("from={f}"));
+        }
+        if let Some(t) = to {
+            q.push(format!("to={t}"));
+        }
+        if q.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", q.join("&"))
+        }
+    }
+
+    /// Usage of a tenant (or all, for an admin) over a window of Unix seconds.
+    pub async fn usage(
+        &self,
+        tenant: Option<&str>,
+        from: Option<f64>,
+        to: Option<f64>,
+    ) -> Result<UsageReport> {
+        let q = Self::window(tenant, from, to);
+        self.call(Method::GET, &Self::v1(&format!("/usage{q}")), None::<&()>)
+            .await
+    }
+
+    /// A tenant's invoice over a window of Unix seconds.
+    pub async fn invoice(
+        &self,
+        tenant: &str,
+        from: Option<f64>,
+        to: Option<f64>,
+    ) -> Result<Invoice> {
+        let q = Self::window(Some(tenant), from, to);
+        self.call(Method::GET, &Self::v1(&format!("/invoice{q}")), None::<&()>)
+            .await
     }
 
     /// Creates a token.

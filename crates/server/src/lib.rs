@@ -2,6 +2,7 @@
 //! before it is acknowledged, the HTTP/JSON API for tenants, operators and node agents, and the scheduling loop
 //! that drives the same scheduler core as the simulator.
 
+pub mod accounting;
 pub mod api;
 pub mod auth;
 pub mod client;

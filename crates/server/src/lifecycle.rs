@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use wanka_api::{
     Assignment, JobState, JobView, ReplicaView, Role, SubmitJob, TaskReport, TaskState,
 };
-use wanka_model::{Allocation, JobId, Time};
+use wanka_model::{Allocation, JobId, Time, UsageKind};
 use wanka_sched::{CycleStats, Decision, PendingReason};
 
 /// Which jobs a listing shows.
@@ -73,6 +73,8 @@ impl Core {
                 progress: Default::default(),
                 migrating: None,
                 leaving: None,
+                usage: UsageKind::default(),
+                segment: None,
             });
         }
         self.next_job += records.len() as u64;
@@ -139,10 +141,21 @@ impl Core {
                     job,
                     allocation,
                     backfilled,
-                } => self.start(job, allocation, backfilled, now),
+                    usage,
+                    lease_wait,
+                } => {
+                    if let Some(wait) = lease_wait {
+                        self.note_reclaim(wait);
+                    }
+                    self.start(job, allocation, backfilled, usage, now)
+                }
                 Decision::Preempt {
-                    job, by, deadline, ..
-                } => self.preempt(job.0, by.0, deadline.0, now),
+                    job,
+                    by,
+                    deadline,
+                    reclaim,
+                    ..
+                } => self.preempt(job.0, by.0, deadline.0, reclaim, now),
             }
         }
         for (id, reason) in plan.reasons {
@@ -153,7 +166,14 @@ impl Core {
         plan.stats
     }
 
-    fn start(&mut self, job: JobId, allocation: Allocation, backfilled: bool, now: i64) {
+    fn start(
+        &mut self,
+        job: JobId,
+        allocation: Allocation,
+        backfilled: bool,
+        usage: UsageKind,
+        now: i64,
+    ) {
         let id = job.0;
         let model = self.sched.catalog().model(allocation.model).name.clone();
         let replicas: Vec<ReplicaView> = allocation
@@ -167,13 +187,19 @@ impl Core {
             .collect();
         let nodes: BTreeSet<&str> = replicas.iter().map(|p| p.node.as_str()).collect();
         let reason = format!(
-            "{} on {} device(s) of {model} across {} node(s){}",
+            "{} on {} {}device(s) of {model} across {} node(s){}",
             if backfilled {
                 "backfilled"
             } else {
                 "scheduled"
             },
             allocation.device_count(),
+            // Whose capacity matters only once leases exist; without them every run is on demand.
+            if self.sched.leases().is_empty() {
+                String::new()
+            } else {
+                format!("{} ", usage.name())
+            },
             nodes.len(),
             if backfilled {
                 " ahead of a reserved job, within its time limit"
@@ -188,6 +214,7 @@ impl Core {
         r.attempt += 1;
         r.done.clear();
         r.exit_code = None;
+        r.usage = usage;
         r.model = Some(model);
         r.replicas = replicas;
         r.started_us.get_or_insert(now);
@@ -262,13 +289,17 @@ impl Core {
         self.fx.dispatch.extend(starts);
     }
 
-    fn preempt(&mut self, id: u64, by: u64, deadline: i64, now: i64) {
+    fn preempt(&mut self, id: u64, by: u64, deadline: i64, reclaim: bool, now: i64) {
         let grace = ((deadline - now) / 1_000_000).max(0) as u64;
-        let class = self
-            .jobs
-            .get(&by)
-            .and_then(|b| b.spec.class.clone())
-            .unwrap_or_else(|| "standard".to_string());
+        let why = match self.jobs.get(&by) {
+            Some(b) if reclaim => format!("tenant '{}' reclaims its leased devices", b.tenant),
+            Some(b) => b
+                .spec
+                .class
+                .clone()
+                .unwrap_or_else(|| "standard".to_string()),
+            None => "standard".to_string(),
+        };
         let r = self
             .jobs
             .get_mut(&id)
@@ -279,7 +310,7 @@ impl Core {
             id,
             JobState::Preempting,
             format!(
-                "preempted for job {by} ({class}): sent {signal} to checkpoint, leaves within {grace} s"
+                "preempted for job {by} ({why}): sent {signal} to checkpoint, leaves within {grace} s"
             ),
             now,
         );

@@ -56,6 +56,8 @@ pub struct Metrics {
     pub api: Family<ApiLabels, Histogram, fn() -> Histogram>,
     /// Effective training time: productive and wall seconds over the jobs that report progress.
     training: Family<KindLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Time owners waited for leased capacity (reclaim included): count, sum and max.
+    reclaim: Family<KindLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 /// Which figure of a family.
@@ -95,6 +97,13 @@ impl Default for Metrics {
              seconds since their first start; ETTR is productive / wall",
             training.clone(),
         );
+        let reclaim = Family::<KindLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "lease_reclaim_seconds",
+            "Starts within a lease that had to wait for the capacity (borrowers reclaimed): count, and the \
+             sum and max of the waits from the moment the lease had room for the job",
+            reclaim.clone(),
+        );
         registry.register(
             "api_request_duration_seconds",
             "API request latency by route",
@@ -110,6 +119,7 @@ impl Default for Metrics {
             started,
             api,
             training,
+            reclaim,
         }
     }
 }
@@ -137,6 +147,16 @@ impl Metrics {
         let (productive, wall) = core.ettr_totals();
         for (kind, v) in [("productive", productive), ("wall", wall)] {
             self.training
+                .get_or_create(&KindLabel { kind: kind.into() })
+                .set(v);
+        }
+        let r = core.reclaim;
+        for (kind, v) in [
+            ("count", r.count as f64),
+            ("sum", r.sum_s),
+            ("max", r.max_s),
+        ] {
+            self.reclaim
                 .get_or_create(&KindLabel { kind: kind.into() })
                 .set(v);
         }

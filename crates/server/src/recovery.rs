@@ -293,6 +293,7 @@ impl Core {
             Ok(s) => s,
             Err(_) => return false,
         };
+        let usage = r.usage;
         let old = std::mem::replace(
             &mut self.jobs.get_mut(&id).expect("known").replicas,
             replicas,
@@ -305,6 +306,7 @@ impl Core {
                     spec,
                     allocation,
                     preempting: None,
+                    usage,
                 })
                 .map_err(|e| e.to_string())
         });

@@ -16,7 +16,7 @@ use wanka_api::{
     Assignment, DeviceTelemetry, JobState, JobView, NodeState, Numbered, RegisterNode, ReplicaView,
     Role, SubmitJob, TenantView,
 };
-use wanka_model::{JobId, NodeId, Tenant, TenantId, Time};
+use wanka_model::{JobId, NodeId, Tenant, TenantId, Time, UsageKind};
 use wanka_sched::Scheduler;
 use wanka_sched::snapshot::RunningJob;
 
@@ -118,6 +118,12 @@ pub struct JobRecord {
     /// While being moved: the node it leaves.
     #[serde(default)]
     pub leaving: Option<String>,
+    /// Whose capacity the current or last run uses.
+    #[serde(default)]
+    pub usage: UsageKind,
+    /// The current run's usage segment, until it is written.
+    #[serde(default)]
+    pub segment: Option<crate::accounting::Segment>,
 }
 
 impl JobRecord {
@@ -281,6 +287,14 @@ pub struct Core {
     pub(crate) risk: wanka_sched::risk::RiskEngine<String>,
     /// Jobs waiting out their restart backoff, and until when (Unix microseconds).
     pub(crate) held: BTreeMap<u64, i64>,
+    /// Leases by id, withdrawn ones included.
+    pub leases: BTreeMap<u64, crate::store::LeaseRow>,
+    /// The next lease id.
+    pub(crate) next_lease: u64,
+    /// Prices per model.
+    pub prices: wanka_api::lease::PriceTable,
+    /// How long owners waited for their leased capacity.
+    pub reclaim: crate::accounting::ReclaimStats,
 }
 
 impl Core {
@@ -302,6 +316,10 @@ impl Core {
             fx: Effects::default(),
             risk,
             held: BTreeMap::new(),
+            leases: BTreeMap::new(),
+            next_lease: 1,
+            prices: BTreeMap::new(),
+            reclaim: Default::default(),
         }
     }
 
@@ -449,7 +467,16 @@ impl Core {
     /// Moves a job to a new state with its reason, recording the event.
     pub(crate) fn transition(&mut self, id: u64, state: JobState, reason: String, now: i64) {
         let r = self.jobs.get_mut(&id).expect("caller checked");
+        let held = r.holds_devices();
         r.state = state;
+        // A run's usage segment ends when its devices go or it starts over on others (a move to spares).
+        if held && (!r.holds_devices() || state == JobState::Starting) {
+            self.close_segment(id, now);
+        }
+        if state == JobState::Starting {
+            self.open_segment(id, now);
+        }
+        let r = self.jobs.get_mut(&id).expect("caller checked");
         r.reason = Some(reason.clone());
         if state.is_final() {
             r.ended_us = Some(now);
@@ -559,6 +586,8 @@ impl Core {
                 info.quarantined = true;
             }
         }
+        self.restore_accounting(loaded.leases, loaded.prices)
+            .map_err(|(key, problem)| corrupt("leases", key, problem))?;
         let mut pending = Vec::new();
         for row in loaded.jobs {
             let r: JobRecord = serde_json::from_str(&row.record)
@@ -596,6 +625,7 @@ impl Core {
                 spec,
                 allocation: self.allocation_of(r)?,
                 preempting: r.preempt.map(|(by, d)| (JobId(by), Time(d))),
+                usage: r.usage,
             })
         });
         let restored =

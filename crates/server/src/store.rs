@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "node events",
         include_str!("../migrations/0002_node_events.sql"),
     ),
+    (
+        3,
+        "leases, prices and usage",
+        include_str!("../migrations/0003_leases_usage.sql"),
+    ),
 ];
 
 /// Most changes committed in one transaction.
@@ -192,6 +197,69 @@ pub enum Write {
     Event(EventRow),
     /// Record a node event.
     NodeEvent(NodeEventRow),
+    /// Create or replace a lease.
+    Lease(LeaseRow),
+    /// Create or replace a model's prices.
+    Price(PriceRow),
+    /// Record a finished segment of a run.
+    Usage(UsageRow),
+}
+
+/// A lease row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LeaseRow {
+    /// Id.
+    pub id: u64,
+    /// Owner.
+    pub tenant: String,
+    /// Model name.
+    pub model: String,
+    /// Devices.
+    pub devices: u32,
+    /// Window, Unix microseconds.
+    pub start_us: i64,
+    /// Window end.
+    pub end_us: i64,
+    /// `anywhere`, `leaf` or `spine`.
+    pub within: String,
+    /// The switch chosen at admission.
+    pub domain: Option<String>,
+    /// Admission time.
+    pub created_us: i64,
+    /// Withdrawal time.
+    pub removed_us: Option<i64>,
+}
+
+/// A price row (per device-hour).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PriceRow {
+    /// Model name.
+    pub model: String,
+    /// Leased, on-demand and preemptible prices.
+    pub prices: wanka_api::lease::Prices,
+}
+
+/// A usage row: one segment of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UsageRow {
+    /// The job.
+    pub job: u64,
+    /// Its run number.
+    pub attempt: u32,
+    /// Owner.
+    pub tenant: String,
+    /// Model name.
+    pub model: String,
+    /// `leased`, `on-demand` or `borrowed`.
+    pub kind: String,
+    /// Devices held, thousandths.
+    pub device_milli: u64,
+    /// Normalized throughput per device.
+    pub rate: f64,
+    /// Segment start, Unix microseconds.
+    pub start_us: i64,
+    /// Segment end.
+    pub end_us: i64,
 }
 
 /// A node event row.
@@ -218,6 +286,10 @@ pub struct Loaded {
     pub nodes: Vec<NodeRow>,
     /// Jobs, by id.
     pub jobs: Vec<JobRow>,
+    /// Leases, by id.
+    pub leases: Vec<LeaseRow>,
+    /// The price table.
+    pub prices: Vec<PriceRow>,
 }
 
 struct Request {
@@ -365,6 +437,42 @@ impl Store {
                     at_us: r.try_get(0).map_err(col("node_events.at_us"))?,
                     action: r.try_get(1).map_err(col("node_events.action"))?,
                     reason: r.try_get(2).map_err(col("node_events.reason"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Finished segments that overlap `[from_us, to_us)`, of one tenant or all, by start.
+    pub async fn usage(
+        &self,
+        tenant: Option<&str>,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<UsageRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT job_id, attempt, tenant, model, kind, device_milli, rate, start_us, end_us \
+             FROM usage_records WHERE ($1 = '' OR tenant = $1) AND end_us > $2 AND start_us < $3 \
+             ORDER BY start_us, job_id",
+        )
+        .bind(tenant.unwrap_or("").to_string())
+        .bind(from_us)
+        .bind(to_us)
+        .fetch_all(&self.reads)
+        .await
+        .map_err(db_error(self.backend, "reading usage records"))?;
+        let col = |c: &'static str| db_error(self.backend, c);
+        rows.iter()
+            .map(|r| {
+                Ok(UsageRow {
+                    job: r.try_get::<i64, _>(0).map_err(col("usage.job_id"))? as u64,
+                    attempt: r.try_get::<i64, _>(1).map_err(col("usage.attempt"))? as u32,
+                    tenant: r.try_get(2).map_err(col("usage.tenant"))?,
+                    model: r.try_get(3).map_err(col("usage.model"))?,
+                    kind: r.try_get(4).map_err(col("usage.kind"))?,
+                    device_milli: r.try_get::<i64, _>(5).map_err(col("usage.device_milli"))? as u64,
+                    rate: r.try_get(6).map_err(col("usage.rate"))?,
+                    start_us: r.try_get(7).map_err(col("usage.start_us"))?,
+                    end_us: r.try_get(8).map_err(col("usage.end_us"))?,
                 })
             })
             .collect()
@@ -601,6 +709,41 @@ async fn load(conn: &mut AnyConnection, backend: &'static str) -> Result<Loaded,
             record: r.try_get(3).map_err(get("jobs"))?,
         });
     }
+    for r in sqlx::query(
+        "SELECT id, tenant, model, devices, start_us, end_us, within, domain, created_us, removed_us \
+         FROM leases ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(get("leases"))?
+    {
+        loaded.leases.push(LeaseRow {
+            id: r.try_get::<i64, _>(0).map_err(get("leases"))? as u64,
+            tenant: r.try_get(1).map_err(get("leases"))?,
+            model: r.try_get(2).map_err(get("leases"))?,
+            devices: r.try_get::<i64, _>(3).map_err(get("leases"))? as u32,
+            start_us: r.try_get(4).map_err(get("leases"))?,
+            end_us: r.try_get(5).map_err(get("leases"))?,
+            within: r.try_get(6).map_err(get("leases"))?,
+            domain: r.try_get(7).map_err(get("leases"))?,
+            created_us: r.try_get(8).map_err(get("leases"))?,
+            removed_us: r.try_get(9).map_err(get("leases"))?,
+        });
+    }
+    for r in sqlx::query("SELECT model, leased, on_demand, preemptible FROM prices ORDER BY model")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(get("prices"))?
+    {
+        loaded.prices.push(PriceRow {
+            model: r.try_get(0).map_err(get("prices"))?,
+            prices: wanka_api::lease::Prices {
+                leased: r.try_get(1).map_err(get("prices"))?,
+                on_demand: r.try_get(2).map_err(get("prices"))?,
+                preemptible: r.try_get(3).map_err(get("prices"))?,
+            },
+        });
+    }
     Ok(loaded)
 }
 
@@ -723,6 +866,53 @@ async fn commit(
                 .bind(e.at_us)
                 .bind(e.action.clone())
                 .bind(e.reason.clone()),
+            ),
+            Write::Lease(l) => (
+                "writing a lease",
+                sqlx::query(
+                    "INSERT INTO leases (id, tenant, model, devices, start_us, end_us, within, domain, \
+                     created_us, removed_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (id) DO UPDATE SET removed_us = excluded.removed_us",
+                )
+                .bind(l.id as i64)
+                .bind(l.tenant.clone())
+                .bind(l.model.clone())
+                .bind(i64::from(l.devices))
+                .bind(l.start_us)
+                .bind(l.end_us)
+                .bind(l.within.clone())
+                .bind(l.domain.clone())
+                .bind(l.created_us)
+                .bind(l.removed_us),
+            ),
+            Write::Price(p) => (
+                "writing prices",
+                sqlx::query(
+                    "INSERT INTO prices (model, leased, on_demand, preemptible) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (model) DO UPDATE SET leased = excluded.leased, \
+                     on_demand = excluded.on_demand, preemptible = excluded.preemptible",
+                )
+                .bind(p.model.clone())
+                .bind(p.prices.leased)
+                .bind(p.prices.on_demand)
+                .bind(p.prices.preemptible),
+            ),
+            Write::Usage(u) => (
+                "writing a usage record",
+                sqlx::query(
+                    "INSERT INTO usage_records (job_id, attempt, tenant, model, kind, device_milli, rate, \
+                     start_us, end_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (job_id, attempt) DO NOTHING",
+                )
+                .bind(u.job as i64)
+                .bind(i64::from(u.attempt))
+                .bind(u.tenant.clone())
+                .bind(u.model.clone())
+                .bind(u.kind.clone())
+                .bind(u.device_milli as i64)
+                .bind(u.rate)
+                .bind(u.start_us)
+                .bind(u.end_us),
             ),
             Write::Event(e) => (
                 "writing a job event",

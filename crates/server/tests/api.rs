@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use wanka_api::lease::{LeaseRequest, Prices};
 use wanka_api::{
     Assignment, CreateToken, DeviceTelemetry, Heartbeat, JobState, NodeState, PutTenant,
     RegisterNode, Role, SubmitJob, TaskReport, TaskState,
@@ -825,7 +826,8 @@ async fn metrics_and_openapi(backend: Backend) {
             .replace("{attempt}", "1")
             .replace("{rank}", "0")
             .replace("{task}", "0")
-            .replace("{stream}", "stdout");
+            .replace("{stream}", "stdout")
+            .replace("{model}", "H100");
         for method in ops.as_object().unwrap().keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let resp = http
@@ -847,7 +849,247 @@ async fn metrics_and_openapi(backend: Backend) {
         }
     }
     // As many as `api::router` declares: an undocumented route shows up as a mismatch here.
-    assert_eq!(checked, 26);
+    assert_eq!(checked, 33);
+}
+
+/// Keeps the nodes alive while a test runs longer than the node timeout.
+fn heartbeats(agent: &Client, nodes: &[&str]) -> tokio::task::JoinHandle<()> {
+    let (agent, nodes): (Client, Vec<String>) =
+        (agent.clone(), nodes.iter().map(|n| n.to_string()).collect());
+    tokio::spawn(async move {
+        loop {
+            for n in &nodes {
+                let _ = agent
+                    .heartbeat(&Heartbeat {
+                        node: n.clone(),
+                        devices: vec![],
+                    })
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+}
+
+/// The agent's report that a job's only replica exited.
+async fn exited(agent: &Client, c: &Client, id: u64, code: i32) {
+    let j = c.job(id).await.unwrap();
+    let runs = c.events(id).await.unwrap();
+    let attempt = runs
+        .iter()
+        .filter(|e| e.state == JobState::Starting)
+        .count() as u32;
+    let r = TaskReport {
+        node: j.replicas[0].node.clone(),
+        job: id,
+        attempt,
+        rank: 0,
+        state: TaskState::Exited,
+        exit_code: Some(code),
+    };
+    agent.report(&r).await.unwrap();
+}
+
+/// Leases: admission with what is short, guarantees, lending idle leased capacity as borrowed work and
+/// reclaiming it, usage records that add up to the allocated device-time, invoices, persistence.
+async fn leases_lending_and_usage(backend: Backend) {
+    let s = Server::start(backend).await;
+    let agent = s.token(Role::Agent, None).await;
+    for n in ["n1", "n2"] {
+        agent.register(&h100_node(n)).await.unwrap();
+    }
+    let beat = heartbeats(&agent, &["n1", "n2"]);
+    for t in ["a", "b"] {
+        s.admin.put_tenant(t, &PutTenant::default()).await.unwrap();
+    }
+    let prices = Prices {
+        leased: 2.0,
+        on_demand: 3.0,
+        preemptible: 1.0,
+    };
+    s.admin.put_prices("H100", &prices).await.unwrap();
+    let now = wanka_server::now_us() as f64 / 1e6;
+    let lease = |tenant: &str, devices: u32| LeaseRequest {
+        tenant: tenant.into(),
+        model: "H100".into(),
+        devices,
+        start: now - 60.0,
+        end: now + 3600.0,
+        within: None,
+    };
+    let la = s.admin.create_lease(&lease("a", 8)).await.unwrap();
+    let mut leaf = lease("b", 8);
+    leaf.within = Some("leaf".into());
+    let lb = s.admin.create_lease(&leaf).await.unwrap();
+    assert_eq!(lb.domain.as_deref(), Some("spine-0/leaf-a"));
+    let e = s.admin.create_lease(&lease("b", 1)).await.unwrap_err();
+    assert_eq!(e.status(), Some(409));
+    let msg = e.to_string();
+    assert!(
+        msg.contains("16 installed and 16 already promised")
+            && msg.contains(&format!("lease {} of 'a': 8", la.id))
+            && msg.contains("short by 1"),
+        "{msg}"
+    );
+    for (bad, why) in [
+        (lease("a", 0), "at least one device"),
+        (lease("nobody", 1), "tenant 'nobody' does not exist"),
+        (
+            LeaseRequest {
+                model: "Z9000".into(),
+                ..lease("a", 1)
+            },
+            "Z9000",
+        ),
+        (
+            LeaseRequest {
+                within: Some("rack".into()),
+                ..lease("a", 1)
+            },
+            "anywhere, leaf or spine",
+        ),
+    ] {
+        let e = s.admin.create_lease(&bad).await.unwrap_err();
+        assert_eq!(e.status(), Some(400), "{e}");
+        assert!(e.to_string().contains(why), "{e}");
+    }
+
+    // b wants 16: its own 8 leased, a's idle 8 borrowed.
+    let b_token = s.token(Role::Tenant, Some("b")).await;
+    let b1 = b_token.submit(&job(1, 8)).await.unwrap().id;
+    let b2 = b_token.submit(&job(1, 8)).await.unwrap().id;
+    for (id, kind) in [(b1, "leased"), (b2, "borrowed")] {
+        wait_state(&s.admin, id, JobState::Starting).await;
+        let ev = s.admin.events(id).await.unwrap();
+        assert!(
+            ev[1].reason.contains(&format!("8 {kind} device(s)")),
+            "{ev:?}"
+        );
+    }
+    // a needs its lease back: the borrower is asked to checkpoint and leave, then a starts.
+    let mut a_job = job(1, 8);
+    a_job.tenant = Some("a".into());
+    let a1 = s.admin.submit(&a_job).await.unwrap().id;
+    wait_state(&s.admin, b2, JobState::Preempting).await;
+    // Events are read from the store, which the scheduler's writes reach a moment after memory.
+    let mut ev = s.admin.events(b2).await.unwrap();
+    while ev.len() < 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ev = s.admin.events(b2).await.unwrap();
+    }
+    assert!(
+        ev[2]
+            .reason
+            .contains("tenant 'a' reclaims its leased devices"),
+        "{ev:?}"
+    );
+    exited(&agent, &s.admin, b2, 0).await;
+    wait_state(&s.admin, a1, JobState::Starting).await;
+    let text = reqwest::get(format!("{}/metrics", s.admin.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("wanka_lease_reclaim_seconds{kind=\"count\"} 1"),
+        "{text}"
+    );
+    let views = s.admin.leases().await.unwrap();
+    assert_eq!(
+        views.iter().map(|l| l.in_use).collect::<Vec<_>>(),
+        vec![8, 8]
+    );
+    // A tenant sees its own leases and usage only.
+    let mine = b_token.leases().await.unwrap();
+    assert_eq!(mine.iter().map(|l| l.id).collect::<Vec<_>>(), vec![lb.id]);
+    let e = b_token.usage(Some("a"), None, None).await.unwrap_err();
+    assert_eq!(e.status(), Some(403));
+    // While running, usage shows the open segments.
+    let open = s.admin.usage(None, None, None).await.unwrap();
+    assert_eq!(open.records.iter().filter(|r| r.open).count(), 2);
+
+    exited(&agent, &s.admin, a1, 0).await;
+    exited(&agent, &s.admin, b1, 0).await;
+    wait_state(&s.admin, b2, JobState::Starting).await;
+    exited(&agent, &s.admin, b2, 0).await;
+    for id in [a1, b1, b2] {
+        wait_state(&s.admin, id, JobState::Completed).await;
+    }
+
+    // The usage records add up to the device-time of every run, as the job events record it.
+    let report = s.admin.usage(None, None, None).await.unwrap();
+    let mut from_events = 0.0;
+    for id in [a1, b1, b2] {
+        let ev = s.admin.events(id).await.unwrap();
+        // A run holds its devices from its start until the job leaves the holding states or starts over.
+        let mut since: Option<f64> = None;
+        for e in &ev {
+            let holds = matches!(
+                e.state,
+                JobState::Starting | JobState::Running | JobState::Preempting
+            );
+            if let Some(t) = since
+                && (!holds || e.state == JobState::Starting)
+            {
+                from_events += (e.at - t) * 8.0 / 3600.0;
+                since = None;
+            }
+            if e.state == JobState::Starting {
+                since = Some(e.at);
+            }
+        }
+        assert!(since.is_none(), "job {id} still holds devices: {ev:?}");
+    }
+    let recorded: f64 = report.records.iter().map(|r| r.device_hours).sum();
+    assert_eq!(report.records.len(), 4, "{report:?}");
+    assert!(report.records.iter().all(|r| !r.open));
+    assert!(
+        (recorded - from_events).abs() < 1e-9,
+        "records {recorded} vs events {from_events}"
+    );
+    let kinds: Vec<(u64, &str)> = report
+        .records
+        .iter()
+        .map(|r| (r.job, r.kind.as_str()))
+        .collect();
+    assert!(
+        kinds.contains(&(b2, "borrowed")) && kinds.contains(&(a1, "leased")),
+        "{kinds:?}"
+    );
+
+    // b's invoice: its lease over the window at the leased price, borrowed hours at the preemptible one.
+    let to = wanka_server::now_us() as f64 / 1e6;
+    let inv = s
+        .admin
+        .invoice("b", Some(now - 60.0), Some(to))
+        .await
+        .unwrap();
+    assert_eq!(inv.lines[0].item, format!("lease {} (8 devices)", lb.id));
+    assert!((inv.lines[0].device_hours - (to - now + 60.0) * 8.0 / 3600.0).abs() < 1e-6);
+    let borrowed: f64 = report
+        .records
+        .iter()
+        .filter(|r| r.kind == "borrowed")
+        .map(|r| r.device_hours)
+        .sum();
+    assert_eq!(inv.lines[1].item, "borrowed");
+    assert!((inv.lines[1].amount - borrowed * prices.preemptible).abs() < 1e-9);
+    assert!((inv.total - inv.lines.iter().map(|l| l.amount).sum::<f64>()).abs() < 1e-9);
+
+    // Withdrawn leases stay on record; everything survives a restart.
+    s.admin.remove_lease(la.id).await.unwrap();
+    beat.abort();
+    let s = s.restart().await;
+    let views = s.admin.leases().await.unwrap();
+    assert!(views[0].removed.is_some() && views[1].removed.is_none());
+    assert_eq!(s.admin.prices().await.unwrap()["H100-SXM5-80GB"], prices);
+    let after = s.admin.usage(None, None, None).await.unwrap();
+    assert_eq!(after.records.len(), 4);
+    // a's 8 are free again to lease; b's are still promised.
+    s.admin.create_lease(&lease("a", 8)).await.unwrap();
+    let e = s.admin.create_lease(&lease("a", 1)).await.unwrap_err();
+    assert_eq!(e.status(), Some(409));
 }
 
 macro_rules! suite {
@@ -875,6 +1117,7 @@ macro_rules! suite {
 
 suite!(
     agent_restart_and_output,
+    leases_lending_and_usage,
     lifecycle_and_events,
     auth_roles_and_errors,
     restart_keeps_state,

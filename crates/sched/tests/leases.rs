@@ -1,0 +1,231 @@
+//! Leases in the scheduler: admission, guarantees, lending idle leased capacity and reclaiming it.
+
+mod common;
+
+use common::{job, model, nodes, scheduler};
+use wanka_model::{JobId, Lease, LeaseId, Span, TenantId, Time, UsageKind, Within};
+use wanka_sched::{Config, CoreError, Decision, JobStatus, PendingReason, Plan, Scheduler};
+
+fn lease(id: u64, tenant: u32, devices: u32, start: i64, end: i64, within: Within) -> Lease {
+    Lease {
+        id: LeaseId(id),
+        tenant: TenantId(tenant),
+        model: model("H100"),
+        devices,
+        start: Time::from_secs(start),
+        end: Time::from_secs(end),
+        within,
+        domain: None,
+    }
+}
+
+fn tenant_job(id: u64, tenant: u32, replicas: u32) -> wanka_model::JobSpec {
+    let mut j = job(id, replicas, 8);
+    j.tenant = TenantId(tenant);
+    j.submitted = Time::from_secs(id as i64);
+    j
+}
+
+/// Started jobs with the capacity each uses.
+fn starts(plan: &Plan) -> Vec<(u64, UsageKind)> {
+    plan.decisions
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Start { job, usage, .. } => Some((job.0, *usage)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reclaimed(plan: &Plan) -> Vec<(u64, Time)> {
+    plan.decisions
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Preempt {
+                job,
+                deadline,
+                reclaim: true,
+                ..
+            } => Some((job.0, *deadline)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// 32 H100 (two leaves of two 8-device nodes); tenant 1 leases a leaf of 16, tenant 2 16 anywhere.
+fn leased(config: Config) -> Scheduler {
+    let mut s = scheduler(config, nodes("H100", 2, 2, 8, 0, 0));
+    let a = s
+        .admit_lease(lease(1, 1, 16, 0, 100_000, Within::Leaf))
+        .unwrap();
+    assert_eq!(a.domain.as_deref(), Some("spine-0/leaf-0"));
+    s.admit_lease(lease(2, 2, 16, 0, 100_000, Within::Anywhere))
+        .unwrap();
+    s
+}
+
+#[test]
+fn a_lease_beyond_promised_capacity_is_refused_with_what_is_short() {
+    let mut s = leased(Config::wanka());
+    let err = s
+        .admit_lease(lease(3, 3, 8, 50_000, 200_000, Within::Anywhere))
+        .unwrap_err();
+    let CoreError::Shortfall(short) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        (short.installed, short.promised, short.short_by()),
+        (32, 32, 8)
+    );
+    assert_eq!(short.from, Time::from_secs(50_000));
+    assert_eq!(short.to, Time::from_secs(100_000));
+    assert!(
+        err.to_string().contains("lease 1 of tenant #1: 16"),
+        "{err}"
+    );
+    // After the others end it fits; a lease of an unknown tenant or an empty window is refused outright.
+    s.admit_lease(lease(3, 3, 8, 100_000, 200_000, Within::Anywhere))
+        .unwrap();
+    assert!(matches!(
+        s.admit_lease(lease(4, 9, 8, 0, 1, Within::Anywhere)),
+        Err(CoreError::UnknownTenant(_))
+    ));
+    assert!(matches!(
+        s.admit_lease(lease(5, 3, 8, 10, 10, Within::Anywhere)),
+        Err(CoreError::BadLease { .. })
+    ));
+}
+
+#[test]
+fn idle_leased_capacity_is_lent_and_reclaimed_within_the_grace() {
+    let mut s = leased(Config::wanka());
+    // Tenant 2 wants 32: its own 16 leased, the 16 tenant 1 leaves idle borrowed.
+    for id in 1..=4 {
+        s.submit(tenant_job(id, 2, 1)).unwrap();
+    }
+    let plan = s.schedule(Time::from_secs(10));
+    use UsageKind::*;
+    assert_eq!(
+        starts(&plan),
+        vec![(1, Leased), (2, Leased), (3, Borrowed), (4, Borrowed)]
+    );
+    // Tenant 1 needs its leaf: both borrowers are asked to checkpoint and leave within 300 s.
+    s.submit(tenant_job(10, 1, 2)).unwrap();
+    let plan = s.schedule(Time::from_secs(20));
+    let grace = Time::from_secs(20) + Span::from_secs(300);
+    assert_eq!(reclaimed(&plan), vec![(4, grace), (3, grace)]);
+    assert_eq!(
+        s.status(JobId(10)),
+        Some(JobStatus::Pending {
+            reason: PendingReason::Preempting { victims: 2 }
+        })
+    );
+    for id in [3, 4] {
+        s.requeue(JobId(id)).unwrap();
+    }
+    let plan = s.schedule(Time::from_secs(50));
+    let Some(Decision::Start {
+        usage, lease_wait, ..
+    }) = plan.decisions.first()
+    else {
+        panic!("{plan:?}")
+    };
+    assert_eq!((*usage, *lease_wait), (Leased, Some(Span::from_secs(30))));
+    // The borrowers wait: nothing is free, and tenant 2's lease is full.
+    assert!(starts(&plan).iter().all(|(j, _)| *j == 10));
+}
+
+#[test]
+fn strict_partitions_leave_idle_leases_idle() {
+    let mut config = Config::wanka();
+    config.leases.lending = false;
+    let mut s = leased(config);
+    for id in 1..=4 {
+        s.submit(tenant_job(id, 2, 1)).unwrap();
+    }
+    let plan = s.schedule(Time::from_secs(10));
+    assert_eq!(
+        starts(&plan),
+        vec![(1, UsageKind::Leased), (2, UsageKind::Leased)]
+    );
+    assert_eq!(
+        s.status(JobId(3)),
+        Some(JobStatus::Pending {
+            reason: PendingReason::LeaseLimit
+        })
+    );
+    s.submit(tenant_job(10, 1, 2)).unwrap();
+    let plan = s.schedule(Time::from_secs(20));
+    assert_eq!(starts(&plan), vec![(10, UsageKind::Leased)]);
+}
+
+#[test]
+fn unleased_capacity_is_on_demand_and_a_future_lease_makes_it_borrowed() {
+    let mut s = scheduler(Config::wanka(), nodes("H100", 2, 2, 8, 0, 0));
+    s.admit_lease(lease(1, 1, 16, 1_000, 100_000, Within::Anywhere))
+        .unwrap();
+    for id in 1..=4 {
+        s.submit(tenant_job(id, 2, 1)).unwrap();
+    }
+    // 16 devices are never promised: on demand; the other 16 are promised from t=1000: borrowed already.
+    let plan = s.schedule(Time::from_secs(10));
+    use UsageKind::*;
+    assert_eq!(
+        starts(&plan),
+        vec![(1, OnDemand), (2, OnDemand), (3, Borrowed), (4, Borrowed)]
+    );
+    // Before the lease starts, tenant 1 has no claim; once it starts, the borrowers are reclaimed.
+    s.submit(tenant_job(10, 1, 1)).unwrap();
+    let plan = s.schedule(Time::from_secs(500));
+    assert!(reclaimed(&plan).is_empty());
+    let plan = s.schedule(Time::from_secs(1_000));
+    assert_eq!(reclaimed(&plan).len(), 1);
+}
+
+#[test]
+fn other_tenants_work_in_a_pinned_leaf_is_reclaimable() {
+    let mut s = scheduler(Config::wanka(), nodes("H100", 2, 2, 8, 0, 0));
+    let a = s
+        .admit_lease(lease(1, 1, 16, 0, 100_000, Within::Leaf))
+        .unwrap();
+    let leaf = a.domain.unwrap();
+    // 16 unleased devices: two 8-device jobs of tenant 2 are on demand only off tenant 1's leaf.
+    for id in 1..=3 {
+        s.submit(tenant_job(id, 2, 1)).unwrap();
+    }
+    let plan = s.schedule(Time::from_secs(10));
+    for (id, usage) in starts(&plan) {
+        let Some(JobStatus::Running { allocation }) = s.status(JobId(id)) else {
+            panic!()
+        };
+        let node = allocation.replicas[0].node.0;
+        let in_leaf = leaf.ends_with(&format!("leaf-{}", node / 2));
+        assert_eq!(
+            usage == UsageKind::Borrowed,
+            in_leaf,
+            "job {id} on node {node}"
+        );
+    }
+    assert_eq!(starts(&plan).len(), 3);
+}
+
+#[test]
+fn a_snapshot_keeps_leases_and_the_kind_of_each_run() {
+    let mut s = leased(Config::wanka());
+    for id in 1..=3 {
+        s.submit(tenant_job(id, 2, 1)).unwrap();
+    }
+    s.schedule(Time::from_secs(10));
+    let snap = s.snapshot(Time::from_secs(10));
+    let (c, p) = common::catalog();
+    let mut back = Scheduler::from_snapshot(Config::wanka(), c, p, &snap).unwrap();
+    assert_eq!(back.leases().iter().count(), 2);
+    assert_eq!(
+        back.lease_room(TenantId(2), model("H100"), Time::from_secs(10)),
+        0
+    );
+    // Tenant 1 reclaims the borrowed job in the rebuilt scheduler too.
+    back.submit(tenant_job(10, 1, 2)).unwrap();
+    let plan = back.schedule(Time::from_secs(20));
+    assert_eq!(reclaimed(&plan).len(), 1);
+}

@@ -17,6 +17,8 @@ fi
 echo "rank $RANK: run $WANKA_RESTART_COUNT starts at step $step"
 now=0
 trap 'now=1' USR1
+# SIGTERM (a preemption, a reclaim of borrowed capacity, a cancel) checkpoints the last finished step and exits.
+trap 'save; echo "rank $RANK: stopped at step $step"; exit 143' TERM
 save() {
   echo "$step $acc" > "$ckpt.tmp" && mv "$ckpt.tmp" "$ckpt"
   echo "{\"checkpoint\": $step}" >> "$progress"

@@ -103,14 +103,11 @@ impl Scheduler {
         self.cluster.commit();
         let mut fails = Failures::default();
         let mut cursor = self.queue.cursor(|t| self.queue_share(t, now));
-        loop {
-            let Some(id) = self.queue.next(
-                &mut cursor,
-                |t| self.queue_share(t, now),
-                |j| self.jobs[&j].spec.tenant,
-            ) else {
-                break;
-            };
+        while let Some(id) = self.queue.next(
+            &mut cursor,
+            |t| self.queue_share(t, now),
+            |j| self.jobs[&j].spec.tenant,
+        ) {
             plan.stats.considered += 1;
             let outcome = self.try_job(id, now, true, &mut fails, &mut plan);
             let blocked = outcome == Outcome::Blocked && self.config.stop_at_first_blocked;
@@ -374,7 +371,7 @@ impl Scheduler {
                     }
                 };
                 self.claims.remove(&id);
-                self.start(id, m, parts, now, false, kind, plan);
+                self.start(id, (m, parts, kind), now, false, plan);
                 return Outcome::Started;
             }
             self.cluster.rollback(mark);
@@ -417,7 +414,7 @@ impl Scheduler {
                     if let Some(claim) = self.claims.remove(&id) {
                         unhold(&mut self.cluster, &claim.holds);
                     }
-                    self.start(id, m, parts, now, true, kind, plan);
+                    self.start(id, (m, parts, kind), now, true, plan);
                     return Outcome::Started;
                 }
                 self.cluster.rollback(mark);
@@ -562,15 +559,13 @@ impl Scheduler {
         fits
     }
 
-    /// Commits a placement: the job runs.
+    /// Commits a placement (model, parts, whose capacity): the job runs.
     fn start(
         &mut self,
         id: JobId,
-        model: ModelId,
-        parts: Vec<Part>,
+        (model, parts, kind): (ModelId, Vec<Part>, UsageKind),
         now: Time,
         backfilled: bool,
-        kind: UsageKind,
         plan: &mut Plan,
     ) {
         self.begin_run(id, model, parts, now, kind);

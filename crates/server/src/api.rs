@@ -573,7 +573,7 @@ async fn usage_report(
     let now = crate::now_us();
     let from = (q.from.unwrap_or(0.0) * 1e6) as i64;
     let to = q.to.map_or(now, |t| (t * 1e6) as i64);
-    if !(from < to) {
+    if from >= to {
         return Err(Error(
             StatusCode::BAD_REQUEST,
             format!("from ({from} µs) must come before to ({to} µs)"),

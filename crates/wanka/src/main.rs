@@ -8,6 +8,7 @@ mod catalog_cmd;
 mod cli;
 mod dev;
 mod latency;
+mod lease_cmd;
 mod logs_cmd;
 mod memory;
 mod remote;
@@ -80,6 +81,26 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Leases, or add (admin) / withdraw (admin) one.
+    Leases {
+        #[command(subcommand)]
+        action: Option<lease_cmd::LeaseAction>,
+        /// JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// The price table, or set a model's prices (admin).
+    Prices {
+        #[command(subcommand)]
+        action: Option<lease_cmd::PriceAction>,
+        /// JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Usage records of a tenant (or all, for an admin) over a window, by kind.
+    Usage(lease_cmd::UsageArgs),
+    /// A tenant's invoice over a window, from the price table.
+    Invoice(lease_cmd::InvoiceArgs),
     /// API tokens (admin).
     Token {
         #[command(subcommand)]
@@ -304,6 +325,10 @@ fn main() -> Result<()> {
             );
             cli::tenants(conn, put, *json)
         }
+        Command::Leases { action, json } => lease_cmd::leases(conn, action.as_ref(), *json),
+        Command::Prices { action, json } => lease_cmd::prices(conn, action.as_ref(), *json),
+        Command::Usage(args) => lease_cmd::usage(conn, args),
+        Command::Invoice(args) => lease_cmd::invoice(conn, args),
         Command::Token {
             what:
                 TokenCommand::Create {

@@ -45,6 +45,12 @@ pub struct Args {
     /// Restarts after faults before a job is failed.
     #[arg(long, default_value_t = 5)]
     pub max_restarts: u32,
+    /// Seconds a borrower of idle leased capacity has to checkpoint and leave when the owner needs it back.
+    #[arg(long, default_value_t = 300)]
+    pub reclaim_grace: u64,
+    /// Strict lease partitions: never lend a tenant's idle leased capacity to others.
+    #[arg(long)]
+    pub no_lending: bool,
     /// Milliseconds between scheduling cycles when nothing changes.
     #[arg(long, default_value_t = 1000)]
     pub tick_ms: u64,
@@ -54,11 +60,16 @@ impl Args {
     /// The server's configuration.
     pub fn config(&self, common: &Common) -> Result<wanka_server::Config> {
         let (catalog, performance) = common.performance()?;
+        let mut policy = wanka_sched::Config::preset(&self.policy)?;
+        policy.leases = wanka_sched::LeaseConfig {
+            lending: !self.no_lending,
+            reclaim_grace: wanka_model::Span::from_secs(self.reclaim_grace as i64),
+        };
         Ok(wanka_server::Config {
             data_dir: self.data_dir.clone(),
             database: self.database.clone(),
             listen: self.listen,
-            policy: wanka_sched::Config::preset(&self.policy)?,
+            policy,
             catalog,
             performance,
             settings: Settings {

@@ -17,7 +17,18 @@ use crate::placement::{Part, Placer, Request};
 use crate::preempt::{self, Candidate, Claim};
 use crate::scheduler::{Job, Phase, Run, Scheduler};
 use std::collections::BTreeSet;
-use wanka_model::{JobId, ModelId, PriorityClass, Time, UsageKind};
+use wanka_model::{JobId, ModelId, PriorityClass, TenantId, Time, UsageKind};
+
+/// What a placement pass keeps out of reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Fence {
+    /// Everything but the tenant's own lease pools.
+    OwnPools,
+    /// Every lease pool (now or later).
+    AllPools,
+    /// Nothing.
+    Nothing,
+}
 
 /// Shapes that already failed a stage in this cycle: free capacity only shrinks during a cycle, so a later
 /// job of the same shape fails the same way.
@@ -26,6 +37,11 @@ struct Failures {
     plain: FxHashSet<u32>,
     unreserved: FxHashSet<u32>,
     preempt: FxHashSet<u32>,
+    /// Shapes whose reclaim of borrowed devices failed in this tenant's pools: later ones fail too (victims
+    /// only leave during a cycle by being claimed).
+    reclaim: FxHashSet<(u32, TenantId)>,
+    /// Lease placement passes that found no room: (shape, the tenant for its own pools, pass).
+    fenced: FxHashSet<(u32, Option<TenantId>, Fence)>,
     /// Shapes that found no reservation: later ones see more capacity promised, so they find none either.
     reserve: FxHashSet<u32>,
     /// Shapes found to fit once holds are lifted, with the number of starts in the cycle at that time (the
@@ -95,6 +111,7 @@ impl Scheduler {
 
     /// Runs a full cycle over the whole queue, rebuilding reservations.
     pub fn schedule_full(&mut self, now: Time) -> Plan {
+        self.refresh_pools(now);
         let mut plan = Plan::default();
         plan.stats.full = true;
         for r in std::mem::take(&mut self.reservations) {
@@ -162,6 +179,7 @@ impl Scheduler {
 
     /// Places only the jobs that arrived since the last cycle, in queue order, against standing reservations.
     pub fn schedule_arrivals(&mut self, now: Time) -> Plan {
+        self.refresh_pools(now);
         let mut plan = Plan::default();
         let mut ids = std::mem::take(&mut self.arrivals);
         ids.retain(|id| {
@@ -351,6 +369,11 @@ impl Scheduler {
             return Outcome::Skipped;
         }
         let shape = job.shape_id;
+        if !self.claims.contains_key(&id) && !self.lease_allows(id, now) {
+            self.set_reason(id, PendingReason::LeaseLimit);
+            return Outcome::Skipped;
+        }
+        let job = &self.jobs[&id];
         let (class, estimate) = (job.spec.class, job.spec.estimated_runtime);
         let models = self.model_order(job);
         let req = job.shape.request;
@@ -362,20 +385,21 @@ impl Scheduler {
             if let Some(holds) = &claim_holds {
                 unhold(&mut self.cluster, holds);
             }
-            if let Some((m, parts)) = self.place_any(&models, &req) {
-                let kind = match self.admit_run(id, m, &parts, now) {
-                    Ok(kind) => kind,
-                    Err(reason) => {
-                        self.cluster.rollback(mark);
-                        return self.refuse(id, reason, now);
-                    }
-                };
-                self.claims.remove(&id);
-                self.start(id, (m, parts, kind), now, false, plan);
-                return Outcome::Started;
+            match self.place_admitted(id, &models, &req, now, Some(&mut fails.fenced)) {
+                Ok(Some(placed)) => {
+                    self.claims.remove(&id);
+                    self.start(id, placed, now, false, plan);
+                    return Outcome::Started;
+                }
+                Ok(None) => {}
+                Err(reason) => {
+                    self.cluster.rollback(mark);
+                    return self.refuse(id, reason);
+                }
             }
             self.cluster.rollback(mark);
-            if claim_holds.is_none() {
+            // With leases the answer depends on the tenant (its pools), not on the shape alone.
+            if claim_holds.is_none() && self.leases.is_empty() {
                 fails.plain.insert(shape);
             }
         }
@@ -399,14 +423,14 @@ impl Scheduler {
                 for &i in &lift {
                     unhold(&mut self.cluster, &self.reservations[i].holds);
                 }
-                if let Some((m, parts)) = self.place_any(&models, &req) {
-                    let kind = match self.admit_run(id, m, &parts, now) {
-                        Ok(kind) => kind,
-                        Err(reason) => {
-                            self.cluster.rollback(mark);
-                            return self.refuse(id, reason, now);
-                        }
-                    };
+                let placed = match self.place_admitted(id, &models, &req, now, None) {
+                    Err(reason) => {
+                        self.cluster.rollback(mark);
+                        return self.refuse(id, reason);
+                    }
+                    Ok(placed) => placed,
+                };
+                if let Some(placed) = placed {
                     for &i in &lift {
                         let r = &mut self.reservations[i];
                         r.holds = hold_free(&mut self.cluster, &r.parts, true);
@@ -414,7 +438,7 @@ impl Scheduler {
                     if let Some(claim) = self.claims.remove(&id) {
                         unhold(&mut self.cluster, &claim.holds);
                     }
-                    self.start(id, (m, parts, kind), now, true, plan);
+                    self.start(id, placed, now, true, plan);
                     return Outcome::Started;
                 }
                 self.cluster.rollback(mark);
@@ -434,16 +458,20 @@ impl Scheduler {
             unhold(&mut self.cluster, &claim.holds);
             self.cluster.commit();
         }
+        // Within its lease: reclaim the borrowed devices (whatever their class) of its own pools. The lease owes
+        // the job a start from the moment its pools, without borrowers, could hold it.
         let lease_models = self.lease_models(id, now);
-        self.note_lease_wait(id, !lease_models.is_empty(), now);
-        if !lease_models.is_empty() {
-            // Within its lease: reclaim borrowed devices (whatever their class) on the leased models.
+        let tenant = self.jobs[&id].spec.tenant;
+        if !lease_models.is_empty() && !fails.reclaim.contains(&(shape, tenant)) {
             if let Some(victims) = self.preempt_for(id, class, &lease_models, &req, now, true, plan)
             {
+                self.note_lease_wait(id, true, now);
                 self.set_reason(id, PendingReason::Preempting { victims });
                 return Outcome::Blocked;
             }
+            fails.reclaim.insert((shape, tenant));
         }
+        self.note_lease_wait(id, false, now);
         if self.config.preemption.is_some()
             && class > PriorityClass::Preemptible
             && !fails.preempt.contains(&shape)
@@ -490,6 +518,127 @@ impl Scheduler {
         Outcome::Blocked
     }
 
+    /// Places the job where its quota and its tenant's leases let it run. Without leases: anywhere. With
+    /// them, in passes: a job within its lease first in its own pools, then anyone's job on capacity outside
+    /// every pool (on demand), then, with lending on, anywhere (borrowed: idle capacity is used at once; a job
+    /// within its lease that finds nothing free reclaims its pools after this). `Ok(None)`: nothing fits;
+    /// `Err`: placements exist but every one was refused. On success the placement is taken in the cluster
+    /// (not committed).
+    fn place_admitted(
+        &mut self,
+        id: JobId,
+        models: &[ModelId],
+        req: &Request,
+        now: Time,
+        mut tried: Option<&mut FxHashSet<(u32, Option<TenantId>, Fence)>>,
+    ) -> Result<Option<(ModelId, Vec<Part>, UsageKind)>, PendingReason> {
+        let host_only = req.per_replica == 0 && req.fraction.is_none();
+        if self.leases.is_empty() || host_only {
+            return self.place_fenced(id, models, req, now, None);
+        }
+        let room = self.lease_models(id, now);
+        let own: Vec<ModelId> = models
+            .iter()
+            .copied()
+            .filter(|m| room.contains(m))
+            .collect();
+        let mut passes: Vec<(Fence, &[ModelId])> =
+            vec![(Fence::OwnPools, &own), (Fence::AllPools, models)];
+        if self.config.leases.lending {
+            passes.push((Fence::Nothing, models));
+        }
+        let mut refused = None;
+        let (shape, tenant) = (self.jobs[&id].shape_id, self.jobs[&id].spec.tenant);
+        for (fence, ms) in passes {
+            // Free capacity only shrinks during a cycle: a pass that found no room for a shape finds none
+            // later (its own-pool pass, for the same tenant).
+            let key = (shape, (fence == Fence::OwnPools).then_some(tenant), fence);
+            if ms.is_empty() || tried.as_ref().is_some_and(|t| t.contains(&key)) {
+                continue;
+            }
+            match self.place_fenced(id, ms, req, now, Some(fence)) {
+                Ok(Some(placed)) => return Ok(Some(placed)),
+                Ok(None) => {
+                    if let Some(t) = tried.as_mut() {
+                        t.insert(key);
+                    }
+                }
+                Err(reason) => refused = Some(reason),
+            }
+        }
+        refused.map_or(Ok(None), Err)
+    }
+
+    /// One placement pass with the devices outside `fence` held: models whose placement is refused are left
+    /// out and the others tried. On success the fence is lifted and the placement stays taken.
+    fn place_fenced(
+        &mut self,
+        id: JobId,
+        models: &[ModelId],
+        req: &Request,
+        now: Time,
+        fence: Option<Fence>,
+    ) -> Result<Option<(ModelId, Vec<Part>, UsageKind)>, PendingReason> {
+        let outer = self.cluster.mark();
+        let tenant = self.jobs[&id].spec.tenant;
+        let holds = match fence {
+            Some(f) => {
+                let parts: Vec<Part> = (0..self.cluster.nodes.len() as NodeIdx)
+                    .filter_map(|n| {
+                        let out = match f {
+                            Fence::OwnPools => {
+                                self.cluster.nodes[n as usize].all() & !self.pools.own(n, tenant)
+                            }
+                            Fence::AllPools => self.pools.any(n),
+                            Fence::Nothing => 0,
+                        };
+                        (out != 0).then_some(Part {
+                            node: n,
+                            mask: out,
+                            share: None,
+                            cpu: 0,
+                            mem: 0,
+                        })
+                    })
+                    .collect();
+                hold_free(&mut self.cluster, &parts, false)
+            }
+            None => Vec::new(),
+        };
+        let (mut refused, mut left_out) = (None, Vec::new());
+        loop {
+            let candidates: Vec<ModelId> = models
+                .iter()
+                .copied()
+                .filter(|m| !left_out.contains(m))
+                .collect();
+            // (A host-only job places with no model at all; only leaving models out can empty the list.)
+            if candidates.is_empty() && !left_out.is_empty() {
+                break;
+            }
+            let mark = self.cluster.mark();
+            let Some((m, parts)) = self.place_any(&candidates, req) else {
+                break;
+            };
+            match self.admit_run(id, m, &parts, now) {
+                Ok(kind) => {
+                    unhold(&mut self.cluster, &holds);
+                    return Ok(Some((m, parts, kind)));
+                }
+                Err(reason) => {
+                    self.cluster.rollback(mark);
+                    refused = Some(reason);
+                    if !candidates.contains(&m) {
+                        break;
+                    }
+                    left_out.push(m);
+                }
+            }
+        }
+        self.cluster.rollback(outer);
+        refused.map_or(Ok(None), Err)
+    }
+
     /// Quota against the devices a placement really takes (a whole-node replica takes the whole node), then
     /// the capacity the run would use under the tenants' leases.
     fn admit_run(
@@ -508,14 +657,12 @@ impl Scheduler {
     }
 
     /// A placement found but refused (quota, leases): the job waits for a reason of its own.
-    fn refuse(&mut self, id: JobId, reason: PendingReason, now: Time) -> Outcome {
-        let within = !self.lease_models(id, now).is_empty();
-        self.note_lease_wait(id, within, now);
+    fn refuse(&mut self, id: JobId, reason: PendingReason) -> Outcome {
         self.set_reason(id, reason);
         Outcome::Skipped
     }
 
-    /// Keeps the time since which a waiting job has had room in its tenant's lease.
+    /// Keeps the time since which a waiting job has been owed a start by its tenant's lease.
     fn note_lease_wait(&mut self, id: JobId, within: bool, now: Time) {
         let job = self.jobs.get_mut(&id).expect("pending job");
         job.lease_since = if within {
@@ -741,8 +888,22 @@ impl Scheduler {
         } else {
             req.replicas * req.per_replica
         };
-        let keep = self.promised();
-        let keep = |n: NodeIdx| keep[n as usize];
+        let promised = self.promised();
+        // A reclaim frees devices of the tenant's own pools only.
+        let tenant = self.jobs[&id].spec.tenant;
+        let pools = &self.pools;
+        let nodes = &self.cluster.nodes;
+        let fenced: Vec<Mask> = (0..nodes.len() as NodeIdx)
+            .map(|n| {
+                let outside = if reclaim {
+                    nodes[n as usize].all() & !pools.own(n, tenant)
+                } else {
+                    0
+                };
+                promised[n as usize] | outside
+            })
+            .collect();
+        let keep = |n: NodeIdx| fenced[n as usize];
         let placer = placer_of(&self.scorers, &self.config, &self.profile);
         for &m in models {
             let preemptible = if reclaim {

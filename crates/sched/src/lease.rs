@@ -5,6 +5,7 @@
 //! in one spine, a spine in the cluster), so it is enough that at every instant the leases pinned inside each
 //! domain fit that domain and all leases of the model fit the model's installed devices.
 
+use crate::cluster::{Mask, NodeIdx};
 use crate::placement::Part;
 use crate::scheduler::{CoreError, Scheduler};
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,14 +61,24 @@ struct Peak {
     holders: Vec<(LeaseId, TenantId, u32)>,
 }
 
-/// Admitted leases.
+/// A lease's window and devices: (start, end, devices).
+type Window = (Time, Time, u32);
+
+/// Admitted leases, with indexes rebuilt when one is added or removed (rare) so that the questions asked for
+/// every job in every cycle cost a lookup.
 #[derive(Clone, Debug, Default)]
 pub struct LeaseBook {
     leases: BTreeMap<LeaseId, Lease>,
+    /// Per tenant and model: (start, end, devices) of its leases.
+    by_key: BTreeMap<(TenantId, ModelId), Vec<Window>>,
+    /// Per model: (segment start, most devices promised from then on), by start.
+    future: BTreeMap<ModelId, Vec<(Time, u32)>>,
+    /// Every lease start and end.
+    changes: BTreeSet<Time>,
 }
 
 /// Whether a lease pinned to `domain` lies inside `scope` (`spine` contains `spine/leaf`).
-fn inside(domain: &str, scope: &str) -> bool {
+pub(crate) fn inside(domain: &str, scope: &str) -> bool {
     domain == scope
         || domain
             .strip_prefix(scope)
@@ -78,11 +89,64 @@ impl LeaseBook {
     /// Records a lease without checking it (restoring admitted leases).
     pub fn insert(&mut self, lease: Lease) {
         self.leases.insert(lease.id, lease);
+        self.reindex();
     }
 
     /// Removes a lease.
     pub fn remove(&mut self, id: LeaseId) -> Option<Lease> {
-        self.leases.remove(&id)
+        let gone = self.leases.remove(&id);
+        self.reindex();
+        gone
+    }
+
+    fn reindex(&mut self) {
+        self.by_key.clear();
+        self.changes.clear();
+        let mut models = BTreeSet::new();
+        for l in self.leases.values() {
+            self.by_key
+                .entry((l.tenant, l.model))
+                .or_default()
+                .push((l.start, l.end, l.devices));
+            self.changes.extend([l.start, l.end]);
+            models.insert(l.model);
+        }
+        self.future.clear();
+        for m in models {
+            let mut cuts: Vec<Time> = self
+                .leases
+                .values()
+                .filter(|l| l.model == m)
+                .flat_map(|l| [l.start, l.end])
+                .collect();
+            cuts.sort();
+            cuts.dedup();
+            let mut segments: Vec<(Time, u32)> = cuts
+                .iter()
+                .map(|&t| {
+                    let load = self
+                        .leases
+                        .values()
+                        .filter(|l| l.model == m && l.active(t))
+                        .map(|l| l.devices)
+                        .sum();
+                    (t, load)
+                })
+                .collect();
+            let mut most = 0;
+            for seg in segments.iter_mut().rev() {
+                most = most.max(seg.1);
+                seg.1 = most;
+            }
+            self.future.insert(m, segments);
+        }
+    }
+
+    /// Models the tenant has leases of (in force or not).
+    pub fn models_of(&self, tenant: TenantId) -> impl Iterator<Item = ModelId> + '_ {
+        self.by_key
+            .range((tenant, ModelId(0))..=(tenant, ModelId(u16::MAX)))
+            .map(|((_, m), _)| *m)
     }
 
     /// One lease.
@@ -102,11 +166,12 @@ impl LeaseBook {
 
     /// Devices of `model` guaranteed to `tenant` at `now`.
     pub fn guarantee(&self, tenant: TenantId, model: ModelId, now: Time) -> u32 {
-        self.leases
-            .values()
-            .filter(|l| l.tenant == tenant && l.model == model && l.active(now))
-            .map(|l| l.devices)
-            .sum()
+        self.by_key.get(&(tenant, model)).map_or(0, |ls| {
+            ls.iter()
+                .filter(|(s, e, _)| *s <= now && now < *e)
+                .map(|(_, _, n)| n)
+                .sum()
+        })
     }
 
     /// Devices of `model` promised to all tenants at `now`.
@@ -120,7 +185,11 @@ impl LeaseBook {
 
     /// The most devices of `model` promised at any instant from `now` on.
     pub fn promised_from(&self, model: ModelId, now: Time) -> u32 {
-        self.peak(model, now, Time::NEVER, |_| true).load
+        let Some(segments) = self.future.get(&model) else {
+            return 0;
+        };
+        let k = segments.partition_point(|(s, _)| *s <= now);
+        segments.get(k.saturating_sub(1)).map_or(0, |s| s.1)
     }
 
     /// The leases in force at `now`.
@@ -130,11 +199,10 @@ impl LeaseBook {
 
     /// The first lease start or end after `now`: guarantees change then.
     pub fn next_change(&self, now: Time) -> Option<Time> {
-        self.leases
-            .values()
-            .flat_map(|l| [l.start, l.end])
-            .filter(|t| *t > now)
-            .min()
+        self.changes
+            .range((std::ops::Bound::Excluded(now), std::ops::Bound::Unbounded))
+            .next()
+            .copied()
     }
 
     /// The most devices promised at any instant of `[start, end)` by the leases of `model` that `counts`.
@@ -396,6 +464,7 @@ impl Scheduler {
             .admit(&lease, &self.lease_capacity(lease.model))
             .map_err(|s| CoreError::Shortfall(Box::new(s)))?;
         self.leases.insert(lease.clone());
+        self.pools.invalidate();
         self.needs_full = true;
         Ok(lease)
     }
@@ -404,12 +473,14 @@ impl Scheduler {
     pub fn add_lease(&mut self, lease: Lease) -> Result<(), CoreError> {
         self.check_lease(&lease)?;
         self.leases.insert(lease);
+        self.pools.invalidate();
         self.needs_full = true;
         Ok(())
     }
 
     /// Withdraws a lease; runs already started keep their kind until they stop.
     pub fn remove_lease(&mut self, id: LeaseId) -> Option<Lease> {
+        self.pools.invalidate();
         self.needs_full = true;
         self.leases.remove(id)
     }
@@ -422,8 +493,8 @@ impl Scheduler {
     }
 
     /// Whose capacity a placement of the tenant's job would use: its lease if the whole job fits in what the
-    /// lease has left; capacity nobody leased if enough is left and the placement stays off switches pinned
-    /// to other tenants' leases; otherwise idle leased capacity, borrowed (when lending is on).
+    /// lease has left and stays off other tenants' pools; capacity nobody leased if it stays off every pool
+    /// and enough is left; otherwise idle leased capacity, borrowed (when lending is on).
     pub(crate) fn usage_kind(
         &self,
         tenant: TenantId,
@@ -435,29 +506,19 @@ impl Scheduler {
         if self.leases.is_empty() || n == 0 {
             return Some(UsageKind::OnDemand);
         }
-        if n <= self.lease_room(tenant, model, now) {
-            return Some(UsageKind::Leased);
-        }
-        let installed: u32 = self.installed.get(&model).map_or(0, |shapes| {
-            shapes.iter().map(|(&(d, _, _), &n)| d as u32 * n).sum()
-        });
-        // Capacity promised later counts now: a run started on it could not be reclaimed when that lease
-        // begins (its length is unknown), so such a run borrows from the start.
-        let unleased = installed.saturating_sub(self.leases.promised_from(model, now));
-        let off_pinned = || {
-            let pinned: Vec<&str> = self
-                .leases
-                .active(now)
-                .filter(|l| l.model == model && l.tenant != tenant)
-                .filter_map(|l| l.domain.as_deref())
-                .collect();
-            parts.iter().all(|p| {
-                let t = &self.node_specs[p.node as usize].topology;
-                let leaf = format!("{}/{}", t.spine, t.leaf);
-                !pinned.iter().any(|d| inside(&leaf, d))
+        let touches = |pool: &dyn Fn(NodeIdx) -> Mask| {
+            parts.iter().any(|p| {
+                let mask = p.mask | p.share.map_or(0, |(d, _, _)| 1 << d);
+                mask & pool(p.node) != 0
             })
         };
-        if self.kinds.on_demand(model) + n <= unleased && off_pinned() {
+        if n <= self.lease_room(tenant, model, now) && !touches(&|n| self.pools.foreign(n, tenant))
+        {
+            return Some(UsageKind::Leased);
+        }
+        if self.kinds.on_demand(model) + n <= self.unleased(model, now)
+            && !touches(&|n| self.pools.any(n))
+        {
             return Some(UsageKind::OnDemand);
         }
         self.config.leases.lending.then_some(UsageKind::Borrowed)
@@ -472,20 +533,52 @@ impl Scheduler {
         }
         let room = self
             .leases
-            .active(now)
-            .any(|l| l.tenant == tenant && self.lease_room(tenant, l.model, now) > 0);
+            .models_of(tenant)
+            .any(|m| self.lease_room(tenant, m, now) > 0);
         if room { share } else { share + OUTSIDE_LEASE }
+    }
+
+    /// Devices of `model` nobody has leased from `now` on. Capacity promised later counts now: a run started
+    /// on it could not be reclaimed when that lease begins (its length is unknown), so such a run borrows.
+    fn unleased(&self, model: ModelId, now: Time) -> u32 {
+        let installed: u32 = self.installed.get(&model).map_or(0, |shapes| {
+            shapes.iter().map(|(&(d, _, _), &n)| d as u32 * n).sum()
+        });
+        installed.saturating_sub(self.leases.promised_from(model, now))
+    }
+
+    /// Devices a job takes, for lease arithmetic (a fraction counts as one device).
+    fn need(job: &crate::scheduler::Job) -> u32 {
+        let r = &job.shape.request;
+        if r.fraction.is_some() {
+            1
+        } else {
+            r.replicas * r.per_replica
+        }
+    }
+
+    /// With lending off, whether the counts alone (lease room, unleased capacity left) allow the job to
+    /// start on some accepted model; a job they do not allow is not even placed.
+    pub(crate) fn lease_allows(&self, id: JobId, now: Time) -> bool {
+        if self.config.leases.lending || self.leases.is_empty() {
+            return true;
+        }
+        let job = &self.jobs[&id];
+        let need = Self::need(job);
+        need == 0
+            || job.accepted.iter().any(|&(m, _)| {
+                self.lease_room(job.spec.tenant, m, now) >= need
+                    || self
+                        .unleased(m, now)
+                        .saturating_sub(self.kinds.on_demand(m))
+                        >= need
+            })
     }
 
     /// Accepted models on which the tenant's lease has room for the whole job.
     pub(crate) fn lease_models(&self, id: JobId, now: Time) -> Vec<ModelId> {
         let job = &self.jobs[&id];
-        let r = &job.shape.request;
-        let need = if r.fraction.is_some() {
-            1
-        } else {
-            r.replicas * r.per_replica
-        };
+        let need = Self::need(job);
         if self.leases.is_empty() || need == 0 {
             return Vec::new();
         }

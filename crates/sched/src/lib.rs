@@ -18,6 +18,7 @@ pub mod fragmentation;
 pub mod fxhash;
 pub mod lease;
 pub mod placement;
+pub mod pool;
 pub mod preempt;
 pub mod profile;
 pub mod queue;

@@ -238,6 +238,7 @@ pub struct Scheduler {
     capacity: Usage,
     pub(crate) leases: LeaseBook,
     pub(crate) kinds: KindUse,
+    pub(crate) pools: crate::pool::Pools,
     pub(crate) jobs: FxHashMap<JobId, Job>,
     pub(crate) queue: Queue,
     /// Running jobs by model and estimated end: the release order reservations sweep through.
@@ -282,6 +283,7 @@ impl Scheduler {
             capacity: Usage::default(),
             leases: LeaseBook::default(),
             kinds: KindUse::default(),
+            pools: crate::pool::Pools::default(),
             jobs: FxHashMap::default(),
             queue,
             ends: BTreeMap::new(),
@@ -397,6 +399,7 @@ impl Scheduler {
         self.node_idx.insert(spec.id, idx);
         self.node_specs.push(spec);
         self.count_capacity(idx, 1.0);
+        self.pools.invalidate();
         self.needs_full = true;
         Ok(())
     }

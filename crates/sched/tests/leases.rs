@@ -3,6 +3,7 @@
 mod common;
 
 use common::{job, model, nodes, scheduler};
+use proptest::prelude::*;
 use wanka_model::{JobId, Lease, LeaseId, Span, TenantId, Time, UsageKind, Within};
 use wanka_sched::{Config, CoreError, Decision, JobStatus, PendingReason, Plan, Scheduler};
 
@@ -228,4 +229,80 @@ fn a_snapshot_keeps_leases_and_the_kind_of_each_run() {
     back.submit(tenant_job(10, 1, 2)).unwrap();
     let plan = back.schedule(Time::from_secs(20));
     assert_eq!(reclaimed(&plan).len(), 1);
+}
+
+#[test]
+fn a_job_runs_on_the_model_its_lease_covers_before_any_faster_one() {
+    let mut all = nodes("H100", 1, 1, 8, 0, 0);
+    all.extend(nodes("T4", 1, 1, 8, 10, 1));
+    for lending in [false, true] {
+        let mut config = Config::wanka();
+        config.leases.lending = lending;
+        let mut s = scheduler(config, all.clone());
+        let mut l = lease(1, 1, 8, 0, 100_000, Within::Anywhere);
+        l.model = model("T4");
+        s.admit_lease(l).unwrap();
+        let mut h = lease(2, 2, 8, 0, 100_000, Within::Anywhere);
+        h.model = model("H100");
+        s.admit_lease(h).unwrap();
+        // The H100 is faster, but tenant 1 leases the T4s: strict or not, it runs there, within its lease.
+        let mut j = tenant_job(1, 1, 1);
+        j.models = vec![model("H100"), model("T4")];
+        s.submit(j).unwrap();
+        let plan = s.schedule(Time::from_secs(10));
+        assert_eq!(
+            starts(&plan),
+            vec![(1, UsageKind::Leased)],
+            "lending {lending}"
+        );
+        let Some(JobStatus::Running { allocation }) = s.status(JobId(1)) else {
+            panic!()
+        };
+        assert_eq!(allocation.model, model("T4"));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever leases are asked for, the admitted ones never promise more than is installed at any instant,
+    /// and their pools are exactly their size, on the lease's model, and disjoint while their windows overlap.
+    #[test]
+    fn admitted_leases_fit_at_every_instant_on_disjoint_pools(
+        asks in prop::collection::vec((0u32..4, 1u32..20, 0i64..10, 1i64..6, 0usize..3), 1..16)
+    ) {
+        let mut s = scheduler(Config::wanka(), nodes("H100", 2, 2, 8, 0, 0));
+        let mut admitted = Vec::new();
+        for (i, &(tenant, devices, start, len, within)) in asks.iter().enumerate() {
+            let within = [Within::Anywhere, Within::Leaf, Within::Spine][within];
+            let l = lease(i as u64 + 1, tenant, devices, start * 100, (start + len) * 100, within);
+            if let Ok(l) = s.admit_lease(l) {
+                admitted.push(l);
+            }
+        }
+        for t in (0..1600).step_by(50) {
+            let at = Time::from_secs(t);
+            let active: Vec<&Lease> = admitted.iter().filter(|l| l.active(at)).collect();
+            let load: u32 = active.iter().map(|l| l.devices).sum();
+            prop_assert!(load <= 32, "{load} promised at t={t}");
+            // The pools in force: exactly each lease's size, under its switch, never shared.
+            s.schedule(at);
+            let mut seen = std::collections::BTreeSet::new();
+            for l in &active {
+                let devs: Vec<(u32, u32)> = s
+                    .lease_devices(l.id)
+                    .into_iter()
+                    .flat_map(|(n, ds)| ds.into_iter().map(move |d| (n.0, d)))
+                    .collect();
+                prop_assert_eq!(devs.len() as u32, l.devices, "lease {} at t={}", l.id.0, t);
+                for &(n, d) in &devs {
+                    if let Some(dom) = &l.domain {
+                        // Nodes 0-1 are leaf-0 and 2-3 leaf-1, both under spine-0.
+                        prop_assert!(dom == "spine-0" || dom == &format!("spine-0/leaf-{}", n / 2), "{dom} {n}");
+                    }
+                    prop_assert!(seen.insert((n, d)), "device {n}/{d} in two pools at t={t}");
+                }
+            }
+        }
+    }
 }

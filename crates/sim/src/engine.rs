@@ -4,8 +4,10 @@
 
 use crate::workload::{SimJob, Speed, Workload};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use wanka_model::{Catalog, JobId, ModelId, NodeSpec, Performance, Span, TenantId, Time};
+use std::collections::{BTreeMap, BinaryHeap};
+use wanka_model::{
+    Catalog, JobId, ModelId, NodeSpec, Performance, Span, TenantId, Time, UsageKind,
+};
 use wanka_sched::{Config, CoreError, Decision, Scheduler};
 
 /// How one policy is simulated.
@@ -59,6 +61,8 @@ pub struct Sample {
     pub idle_while_waiting_milli: u64,
     /// Pending jobs.
     pub pending: u32,
+    /// Devices the pending jobs ask for, thousandths.
+    pub demand_milli: u64,
 }
 
 /// Everything one run produced.
@@ -78,6 +82,14 @@ pub struct Outcome {
     pub cycles: (u64, u64),
     /// Device-seconds spent checkpointing and restarting because of preemption.
     pub lost_device_s: f64,
+    /// Device-seconds held, by whose capacity the runs used.
+    pub device_s_by_kind: BTreeMap<UsageKind, f64>,
+    /// For each start within a lease that had to wait: seconds since the lease had room for the job.
+    pub lease_waits: Vec<f64>,
+    /// Borrowed runs reclaimed by their lessee.
+    pub reclaims: u64,
+    /// The reclaim grace, when the workload had leases.
+    pub lease_grace: Option<Span>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -102,6 +114,8 @@ struct Live {
     /// Has run before (a restart pays the restart overhead).
     restarted: bool,
     held_since: Option<Time>,
+    /// Whose capacity the current run uses.
+    kind: UsageKind,
 }
 
 /// Runs one policy over the workload. `progress(done, total)` is called now and then.
@@ -119,6 +133,9 @@ pub fn run(
     }
     for n in nodes {
         s.add_node(n.clone())?;
+    }
+    for l in &workload.leases {
+        s.admit_lease(l.clone())?;
     }
     let capacity_milli: u64 = nodes.iter().map(|n| n.devices as u64 * 1000).sum();
     let capacity_nds: f64 = nodes
@@ -147,6 +164,15 @@ pub fn run(
     let mut samples = Vec::new();
     let (mut cycles, mut full_cycles) = (0u64, 0u64);
     let (mut alloc_milli, mut goodput, mut lost) = (0u64, 0.0f64, 0.0f64);
+    let mut by_kind: BTreeMap<UsageKind, f64> = BTreeMap::new();
+    // Devices asked for by the jobs waiting: a job's whole request from arrival (or requeue) to start.
+    let asks = |j: &SimJob| {
+        j.spec
+            .fraction_milli
+            .map_or(u64::from(j.spec.total_devices()) * 1000, u64::from)
+    };
+    let mut demand = 0u64;
+    let (mut lease_waits, mut reclaims) = (Vec::new(), 0u64);
     let mut done = 0usize;
     let rate_on = |job: &SimJob, model: ModelId| match cfg.speed {
         Speed::Uniform => 1.0,
@@ -155,13 +181,16 @@ pub fn run(
             perf.rate(class, model) / perf.rate(class, job.base)
         }
     };
-    let release = |o: &mut JobOutcome, l: &mut Live, t: Time, alloc: &mut u64, good: &mut f64| {
-        *alloc -= o.device_milli;
-        *good -= l.goodput;
-        if let Some(since) = l.held_since.take() {
-            o.held_s += (t - since).as_secs_f64();
-        }
-    };
+    let mut release =
+        |o: &mut JobOutcome, l: &mut Live, t: Time, alloc: &mut u64, good: &mut f64| {
+            *alloc -= o.device_milli;
+            *good -= l.goodput;
+            if let Some(since) = l.held_since.take() {
+                let held = (t - since).as_secs_f64();
+                o.held_s += held;
+                *by_kind.entry(l.kind).or_default() += held * o.device_milli as f64 / 1000.0;
+            }
+        };
 
     loop {
         let t = [
@@ -191,6 +220,7 @@ pub fn run(
                 Kind::Complete(_) => {}
                 Kind::Leave => {
                     s.requeue(JobId(id))?;
+                    demand += asks(&jobs[i]);
                     release(&mut out[i], &mut live[i], t, &mut alloc_milli, &mut goodput);
                     dirty = true;
                 }
@@ -198,6 +228,7 @@ pub fn run(
         }
         while let Some(j) = jobs.get(next_arrival).filter(|j| j.spec.submitted == t) {
             s.submit(j.spec.clone())?;
+            demand += asks(j);
             next_arrival += 1;
             dirty = true;
         }
@@ -219,10 +250,17 @@ pub fn run(
         for d in plan.decisions {
             match d {
                 Decision::Start {
-                    job, allocation, ..
+                    job,
+                    allocation,
+                    usage,
+                    lease_wait,
+                    ..
                 } => {
                     let i = job.0 as usize;
                     let (l, o, sim) = (&mut live[i], &mut out[i], &jobs[i]);
+                    l.kind = usage;
+                    demand -= asks(sim);
+                    lease_waits.extend(lease_wait.map(Span::as_secs_f64));
                     let rate = rate_on(sim, allocation.model);
                     let begin = if l.restarted { t + cfg.restart } else { t };
                     if l.restarted {
@@ -242,7 +280,13 @@ pub fn run(
                     let run = Span::from_secs_f64(l.remaining / rate).max(Span(1));
                     heap.push(Reverse((begin + run, Kind::Complete(l.generation), job.0)));
                 }
-                Decision::Preempt { job, deadline, .. } => {
+                Decision::Preempt {
+                    job,
+                    deadline,
+                    reclaim,
+                    ..
+                } => {
+                    reclaims += u64::from(reclaim);
                     let i = job.0 as usize;
                     let l = &mut live[i];
                     if let Some((from, rate)) = l.progress_from.take() {
@@ -268,6 +312,7 @@ pub fn run(
                 0
             },
             pending,
+            demand_milli: demand,
         });
         if cycles.is_multiple_of(1024) {
             progress(done, jobs.len());
@@ -282,6 +327,10 @@ pub fn run(
         capacity_nds,
         cycles: (cycles, full_cycles),
         lost_device_s: lost,
+        device_s_by_kind: by_kind,
+        lease_waits,
+        reclaims,
+        lease_grace: (!workload.leases.is_empty()).then_some(cfg.config.leases.reclaim_grace),
     })
 }
 
@@ -329,6 +378,7 @@ mod tests {
                 .collect(),
             tenants: vec![Tenant::new(TenantId(0), "t")],
             notes: vec![],
+            leases: vec![],
         }
     }
 

@@ -3,6 +3,7 @@
 use crate::engine::{Outcome, Sample};
 use crate::plot;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use wanka_model::{Tenant, Time};
 
@@ -52,6 +53,25 @@ pub struct TenantReport {
     pub mean_slowdown: f64,
 }
 
+/// How leases were honored and lent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LeaseReport {
+    /// Device-hours held, by whose capacity (`leased`, `on-demand`, `borrowed`).
+    pub device_hours: BTreeMap<String, f64>,
+    /// Borrowed runs reclaimed by their lessee.
+    pub reclaims: u64,
+    /// Starts within a lease that had to wait for the capacity.
+    pub waited: usize,
+    /// Their waits since the lease had room for the job, seconds.
+    pub wait_s: Stats,
+    /// The longest wait, seconds.
+    pub max_wait_s: f64,
+    /// The reclaim grace, seconds.
+    pub grace_s: f64,
+    /// Starts within a lease that waited longer than the grace: guarantees not honored in time.
+    pub violations: usize,
+}
+
 /// A time series, downsampled to buckets of equal length (time-weighted averages).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Series {
@@ -90,6 +110,15 @@ pub struct PolicyReport {
     pub goodput_nds_per_s: f64,
     /// Time-weighted mean share of devices free while jobs waited (capacity no pending job could use).
     pub fragmentation: f64,
+    /// Time-weighted mean share of devices allocated while jobs waited.
+    pub allocation_while_waiting: f64,
+    /// Time-weighted mean share of devices allocated while saturated: the waiting jobs asked for at least as
+    /// many devices as were free.
+    pub allocation_saturated: f64,
+    /// Share of the time (first arrival to last completion) the cluster was saturated.
+    pub saturated_time: f64,
+    /// Leases, guarantees and lending, when the workload had leases.
+    pub leases: Option<LeaseReport>,
     /// Preemptions.
     pub preemptions: u64,
     /// Device-hours spent checkpointing and restarting because of preemption.
@@ -176,6 +205,41 @@ fn series(o: &Outcome, from: Time, to: Time, buckets: usize) -> Series {
         start = end;
     }
     out
+}
+
+/// Mean allocated share over the time `when` holds, and the share of time it holds.
+fn allocation_when(
+    o: &Outcome,
+    from: Time,
+    to: Time,
+    when: impl Fn(&Sample) -> bool,
+) -> (f64, f64) {
+    let share = weighted(&o.samples, from, to, |s| f64::from(u8::from(when(s))));
+    let alloc = weighted(&o.samples, from, to, |s| {
+        if when(s) {
+            s.alloc_milli as f64 / o.capacity_milli as f64
+        } else {
+            0.0
+        }
+    });
+    (if share > 0.0 { alloc / share } else { 0.0 }, share)
+}
+
+fn lease_report(o: &Outcome, grace_s: f64) -> LeaseReport {
+    let mut waits = o.lease_waits.clone();
+    LeaseReport {
+        device_hours: o
+            .device_s_by_kind
+            .iter()
+            .map(|(k, s)| (k.name().to_string(), s / 3600.0))
+            .collect(),
+        reclaims: o.reclaims,
+        waited: waits.len(),
+        max_wait_s: waits.iter().copied().fold(0.0, f64::max),
+        violations: waits.iter().filter(|w| **w > grace_s).count(),
+        wait_s: Stats::of(&mut waits),
+        grace_s,
+    }
 }
 
 fn jain(xs: &[f64]) -> f64 {
@@ -273,6 +337,18 @@ pub fn summarize(o: &Outcome, tenants: &[Tenant]) -> PolicyReport {
         fragmentation: weighted(&o.samples, first, last, |s| {
             s.idle_while_waiting_milli as f64 / o.capacity_milli as f64
         }),
+        allocation_while_waiting: allocation_when(o, first, last, |s| s.pending > 0).0,
+        allocation_saturated: allocation_when(o, first, last, |s| {
+            s.pending > 0 && s.demand_milli >= o.capacity_milli - s.alloc_milli
+        })
+        .0,
+        saturated_time: allocation_when(o, first, last, |s| {
+            s.pending > 0 && s.demand_milli >= o.capacity_milli - s.alloc_milli
+        })
+        .1,
+        leases: o
+            .lease_grace
+            .map(|grace| lease_report(o, grace.as_secs_f64())),
         preemptions: o.jobs.iter().map(|j| j.preemptions as u64).sum(),
         lost_device_hours: o.lost_device_s / 3600.0,
         fairness_jain: jain(&slowdowns),
@@ -327,6 +403,75 @@ pub fn markdown(r: &Report, wall_s: &[f64]) -> String {
         );
     }
     out
+}
+
+/// The lease table (allocation under saturation, kinds of capacity, reclaims and guarantee violations) and
+/// per-tenant completion times side by side, when the runs had leases. `leased[i]` is tenant i's devices.
+pub fn lease_markdown(r: &Report, leased: &[u32]) -> Option<String> {
+    let runs: Vec<(&PolicyReport, &LeaseReport)> = r
+        .policies
+        .iter()
+        .filter_map(|p| p.leases.as_ref().map(|l| (p, l)))
+        .collect();
+    if runs.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| policy | done | never started | alloc (all) | alloc saturated (share of time) | alloc while jobs wait | util | leased dev-h | borrowed dev-h | on-demand dev-h | reclaims | owed waits | wait p50 / p99 / max | violations (> {:.0} s grace) |",
+        runs[0].1.grace_s
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for (p, l) in &runs {
+        let h = |k: &str| l.device_hours.get(k).copied().unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "| {} | {}/{} | {} | {:.1}% | {:.1}% ({:.0}%) | {:.1}% | {:.1}% | {:.0} | {:.0} | {:.0} | {} | {} | {} / {} / {} | {} |",
+            p.policy,
+            p.completed,
+            p.jobs,
+            p.never_started,
+            p.allocation_ratio * 100.0,
+            p.allocation_saturated * 100.0,
+            p.saturated_time * 100.0,
+            p.allocation_while_waiting * 100.0,
+            p.utilization * 100.0,
+            h("leased"),
+            h("borrowed"),
+            h("on-demand"),
+            l.reclaims,
+            l.waited,
+            hours(l.wait_s.median),
+            hours(l.wait_s.p99),
+            hours(l.max_wait_s),
+            l.violations,
+        );
+    }
+    let _ = writeln!(out);
+    let _ = write!(out, "| tenant | jobs | leased devices |");
+    for (p, _) in &runs {
+        let _ = write!(out, " {} avg JCT |", p.policy);
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "|---|---|---|{}", "---|".repeat(runs.len()));
+    for (i, t) in runs[0].0.tenants.iter().enumerate() {
+        let _ = write!(
+            out,
+            "| {} | {} | {} |",
+            t.name,
+            t.jobs,
+            leased.get(i).copied().unwrap_or(0)
+        );
+        for (p, _) in &runs {
+            let _ = write!(out, " {} |", hours(p.tenants[i].mean_jct_s));
+        }
+        let _ = writeln!(out);
+    }
+    Some(out)
 }
 
 /// SVG plots: allocation over time per policy, and the completion-time CDF per policy.

@@ -13,8 +13,8 @@ use crate::trace::{Location, TraceError};
 use std::collections::BTreeMap;
 use wanka_model::throughput::gavel_class;
 use wanka_model::{
-    Catalog, JobId, JobSpec, ModelId, Performance, PriorityClass, Span, Stack, Tenant, TenantId,
-    ThroughputMatrix, Time,
+    Catalog, JobId, JobSpec, Lease, ModelId, Performance, PriorityClass, Span, Stack, Tenant,
+    TenantId, ThroughputMatrix, Time,
 };
 
 /// How run time depends on the model.
@@ -46,6 +46,8 @@ pub struct Workload {
     pub tenants: Vec<Tenant>,
     /// What the builder assumed, for the report.
     pub notes: Vec<String>,
+    /// Leases to admit before the first arrival.
+    pub leases: Vec<Lease>,
 }
 
 impl Workload {
@@ -120,6 +122,7 @@ pub fn philly(jobs: &[PhillyJob], base: ModelId, per_node: u32, estimate_factor:
             jobs.len(),
             tenants.0.len()
         )],
+        leases: Vec::new(),
     }
     .finish()
 }
@@ -169,6 +172,7 @@ pub fn openb(
         jobs: out,
         tenants: vec![Tenant::new(TenantId(0), "openb")],
         notes: vec![format!("openb: {} pods, one tenant", pods.len())],
+        leases: Vec::new(),
     }
     .finish())
 }
@@ -253,6 +257,7 @@ pub fn gavel(
             "Gavel: {} jobs, run time = steps / throughput of their class on the model they get",
             jobs.len()
         )],
+        leases: Vec::new(),
     }
     .finish())
 }
@@ -318,6 +323,7 @@ pub fn jobfile(
         jobs: out,
         tenants: tenants.1,
         notes: vec![format!("job file: {} jobs", records.len())],
+        leases: Vec::new(),
     }
     .finish())
 }

@@ -123,6 +123,14 @@ pub struct Args {
     /// Devices per node in --tenant-quotas.
     #[arg(long, default_value_t = 8)]
     quota_node_devices: u32,
+    /// Tenant leases from a CSV of (tenant, nodes) such as Philly's VC sizes: each tenant leases its share of
+    /// every model's devices for the whole run, and each policy runs twice, as strict partitions (no lending)
+    /// and with lending of idle leased capacity.
+    #[arg(long, conflicts_with = "tenant_quotas")]
+    tenant_leases: Option<PathBuf>,
+    /// Seconds a borrower has to checkpoint and leave when a lessee reclaims its devices.
+    #[arg(long, default_value_t = 300.0)]
+    reclaim_grace: f64,
     /// Only the first N jobs of the trace (in arrival order).
     #[arg(long)]
     limit: Option<usize>,
@@ -220,10 +228,10 @@ fn gavel_jobs(path: &Path) -> Result<Vec<(String, trace::gavel::GavelJob)>> {
     Ok(out)
 }
 
-/// Sets tenant quotas from a (tenant, nodes) CSV; returns a note of what was set.
-fn apply_quotas(w: &mut Workload, path: &Path, per_node: u32) -> Result<String> {
+/// Reads a (tenant, nodes) CSV with a header line.
+fn tenant_nodes(path: &Path) -> Result<std::collections::BTreeMap<String, u32>> {
     let mut rdr = csv::Reader::from_reader(open(path)?);
-    let mut quotas = std::collections::BTreeMap::new();
+    let mut out = std::collections::BTreeMap::new();
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.with_context(|| format!("{}: line {}", path.display(), i + 2))?;
         let nodes: u32 = rec
@@ -236,16 +244,43 @@ fn apply_quotas(w: &mut Workload, path: &Path, per_node: u32) -> Result<String> 
                     i + 2
                 )
             })?;
-        quotas.insert(
-            rec.get(0).unwrap_or("").trim().to_string(),
-            nodes * per_node,
-        );
+        out.insert(rec.get(0).unwrap_or("").trim().to_string(), nodes);
     }
-    let mut unlisted = Vec::new();
+    Ok(out)
+}
+
+/// Tenants of the workload a (tenant, nodes) file does not list, with their job count.
+fn unlisted(w: &Workload, listed: &std::collections::BTreeMap<String, u32>) -> Option<String> {
+    let names: Vec<&str> = w
+        .tenants
+        .iter()
+        .filter(|t| !listed.contains_key(&t.name))
+        .map(|t| t.name.as_str())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let jobs = w
+        .jobs
+        .iter()
+        .filter(|j| names.contains(&w.tenants[j.spec.tenant.0 as usize].name.as_str()))
+        .count();
+    Some(format!(
+        "{} tenants absent from it ({}, {jobs} jobs)",
+        names.len(),
+        names.join(", ")
+    ))
+}
+
+/// Sets tenant quotas from a (tenant, nodes) CSV; returns a note of what was set.
+fn apply_quotas(w: &mut Workload, path: &Path, per_node: u32) -> Result<String> {
+    let quotas: std::collections::BTreeMap<String, u32> = tenant_nodes(path)?
+        .into_iter()
+        .map(|(t, n)| (t, n * per_node))
+        .collect();
     for t in &mut w.tenants {
-        match quotas.get(&t.name) {
-            Some(q) => t.quota_devices = Some(*q),
-            None => unlisted.push(t.name.clone()),
+        if let Some(q) = quotas.get(&t.name) {
+            t.quota_devices = Some(*q);
         }
     }
     let mut note = format!(
@@ -253,19 +288,65 @@ fn apply_quotas(w: &mut Workload, path: &Path, per_node: u32) -> Result<String> 
         path.display(),
         quotas.len()
     );
-    if !unlisted.is_empty() {
-        let jobs = w
-            .jobs
-            .iter()
-            .filter(|j| unlisted.contains(&w.tenants[j.spec.tenant.0 as usize].name))
-            .count();
-        note.push_str(&format!(
-            "; {} tenants absent from it run without a quota ({}, {jobs} jobs)",
-            unlisted.len(),
-            unlisted.join(", ")
-        ));
+    if let Some(u) = unlisted(w, &quotas) {
+        note.push_str(&format!("; {u} run without a quota"));
     }
     Ok(note)
+}
+
+/// Gives every listed tenant a lease of its share (its nodes / all listed nodes) of each model's devices,
+/// rounded down, for the whole run; returns a note and each tenant's leased devices.
+fn apply_leases(w: &mut Workload, path: &Path, nodes: &[NodeSpec]) -> Result<(String, Vec<u32>)> {
+    let listed = tenant_nodes(path)?;
+    let all: u32 = listed.values().sum();
+    if all == 0 {
+        bail!("{}: no nodes listed", path.display());
+    }
+    let mut per_model: std::collections::BTreeMap<ModelId, u32> = Default::default();
+    for n in nodes {
+        *per_model.entry(n.model).or_default() += n.devices;
+    }
+    // A tenant the trace never mentions still holds its lease (idle capacity to lend).
+    for name in listed.keys() {
+        if !w.tenants.iter().any(|t| t.name == *name) {
+            let id = wanka_model::TenantId(w.tenants.len() as u32);
+            w.tenants.push(wanka_model::Tenant::new(id, name.clone()));
+        }
+    }
+    let mut leased = vec![0; w.tenants.len()];
+    for t in &w.tenants {
+        let Some(&n) = listed.get(&t.name) else {
+            continue;
+        };
+        for (&model, &devices) in &per_model {
+            let share = (devices as u64 * n as u64 / all as u64) as u32;
+            if share == 0 {
+                continue;
+            }
+            leased[t.id.0 as usize] += share;
+            w.leases.push(wanka_model::Lease {
+                id: wanka_model::LeaseId(w.leases.len() as u64 + 1),
+                tenant: t.id,
+                model,
+                devices: share,
+                start: wanka_model::Time(0),
+                end: wanka_model::Time::NEVER,
+                within: wanka_model::Within::Anywhere,
+                domain: None,
+            });
+        }
+    }
+    let total: u32 = leased.iter().sum();
+    let capacity: u32 = per_model.values().sum();
+    let mut note = format!(
+        "tenant leases from {}: {} tenants lease their share of every model, {total} of {capacity} devices",
+        path.display(),
+        listed.len()
+    );
+    if let Some(u) = unlisted(w, &listed) {
+        note.push_str(&format!("; {u} have no lease (on-demand or borrowed only)"));
+    }
+    Ok((note, leased))
 }
 
 fn parse_seeds(s: &str) -> Result<Vec<u64>> {
@@ -387,10 +468,35 @@ pub fn run(common: &Common, args: &Args) -> Result<()> {
     if let Some(path) = &args.tenant_quotas {
         notes.push(apply_quotas(&mut w, path, args.quota_node_devices)?);
     }
+    let mut leased = Vec::new();
+    if let Some(path) = &args.tenant_leases {
+        let (note, l) = apply_leases(&mut w, path, &nodes)?;
+        notes.push(note);
+        leased = l;
+    }
     notes.extend(w.notes.iter().cloned());
     let speed = match args.speed {
         SpeedArg::Normalized => Speed::Normalized,
         SpeedArg::Uniform => Speed::Uniform,
+    };
+    let grace = Span::from_secs_f64(args.reclaim_grace);
+    // With leases, every policy runs as strict partitions and with lending, side by side.
+    let configs: Vec<(String, Config)> = if args.tenant_leases.is_some() {
+        configs
+            .into_iter()
+            .flat_map(|(name, config)| {
+                [("strict", false), ("lending", true)].map(|(mode, lending)| {
+                    let mut c = config.clone();
+                    c.leases = wanka_sched::LeaseConfig {
+                        lending,
+                        reclaim_grace: grace,
+                    };
+                    (format!("{name} {mode}"), c)
+                })
+            })
+            .collect()
+    } else {
+        configs
     };
     let sims: Vec<SimConfig> = configs
         .into_iter()
@@ -497,7 +603,14 @@ pub fn run(common: &Common, args: &Args) -> Result<()> {
         },
         policies,
     };
-    write_outputs(&args.out, &report, &walls, wall_total, peak)
+    write_outputs(&args.out, &report, &walls, wall_total, peak)?;
+    if let Some(table) = report::lease_markdown(&report, &leased) {
+        let p = args.out.join("leases.md");
+        std::fs::write(&p, &table).with_context(|| format!("cannot write {}", p.display()))?;
+        println!("{table}");
+        println!("wrote {}", p.display());
+    }
+    Ok(())
 }
 
 fn write_outputs(

@@ -191,3 +191,59 @@ fn sim_failures_replays_a_titan_style_gpu_history() {
         "{err}"
     );
 }
+
+#[test]
+fn tenant_leases_run_strict_and_lending_side_by_side() {
+    let out = out_dir("leases");
+    std::fs::create_dir_all(&out).unwrap();
+    let vcs = out.join("vcs.csv");
+    std::fs::write(&vcs, "vc,node num\n6214e9,2\n11cb48,1\nee9e8c,1\n").unwrap();
+    let run = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_wanka"))
+            .args(["sim", "--cluster", "8x8:H800", "--policies", "wanka"])
+            .args(["--trace-format", "philly", "--time-scale", "20", "--trace"])
+            .arg(fixtures().join("philly_300.csv"))
+            .arg("--tenant-leases")
+            .arg(file)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("run wanka")
+    };
+    let o = run(&vcs);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = std::fs::read_to_string(out.join("leases.md")).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let policies = json["policies"].as_array().unwrap();
+    let names: Vec<&str> = policies
+        .iter()
+        .map(|p| p["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["wanka strict", "wanka lending"], "{table}");
+    let (strict, lending) = (&policies[0]["leases"], &policies[1]["leases"]);
+    // 64 devices: the three listed tenants lease 32, 16 and 16; strict partitions never borrow.
+    assert_eq!(
+        strict["device_hours"]["borrowed"].as_f64().unwrap_or(0.0),
+        0.0
+    );
+    assert!(
+        lending["device_hours"]["borrowed"].as_f64().unwrap() > 0.0,
+        "{table}"
+    );
+    assert_eq!(lending["violations"], 0, "{table}");
+    assert_eq!(policies[1]["completed"], 300, "{table}");
+    let alloc = |p: &serde_json::Value| p["allocation_saturated"].as_f64().unwrap();
+    assert!(alloc(&policies[1]) >= alloc(&policies[0]), "{table}");
+    assert!(table.contains("| 6214e9 | 284 | 32 |"), "{table}");
+
+    std::fs::write(&vcs, "vc,node num\n6214e9,two\n").unwrap();
+    let o = run(&vcs);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("vcs.csv:2: the second column must be a whole number of nodes"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(out);
+}

@@ -47,6 +47,9 @@ pub struct LeaseView {
     pub removed: Option<f64>,
     /// Devices of the lease its owner's jobs use now.
     pub in_use: u32,
+    /// The devices standing behind it while it is in force: node name → device indices.
+    #[serde(default)]
+    pub pool: BTreeMap<String, Vec<u32>>,
 }
 
 /// Prices of one model, per device-hour.

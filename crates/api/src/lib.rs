@@ -189,6 +189,14 @@ impl JobState {
         JobState::ALL.into_iter().find(|x| x.name() == s)
     }
 
+    /// True while a job in this state holds devices.
+    pub fn holds_devices(self) -> bool {
+        matches!(
+            self,
+            JobState::Starting | JobState::Running | JobState::Preempting
+        )
+    }
+
     /// True when the job will not change any more.
     pub fn is_final(self) -> bool {
         matches!(
@@ -318,6 +326,25 @@ pub struct JobEvent {
     pub state: JobState,
     /// Why.
     pub reason: String,
+}
+
+/// Seconds a job held devices, from its event history: each run holds them from its start until the job leaves
+/// the holding states or starts over (the device-time its usage records must add up to).
+pub fn held_seconds(events: &[JobEvent]) -> f64 {
+    let mut since: Option<f64> = None;
+    let mut held = 0.0;
+    for e in events {
+        if let Some(t) = since
+            && (!e.state.holds_devices() || e.state == JobState::Starting)
+        {
+            held += e.at - t;
+            since = None;
+        }
+        if e.state == JobState::Starting {
+            since = Some(e.at);
+        }
+    }
+    held
 }
 
 /// A node's condition as operators set it or the server sees it.

@@ -238,6 +238,15 @@ impl Core {
             created: secs(row.created_us),
             removed: row.removed_us.map(secs),
             in_use,
+            pool: if active {
+                self.sched
+                    .lease_devices(LeaseId(row.id))
+                    .into_iter()
+                    .map(|(n, d)| (self.node_names[n.0 as usize].clone(), d))
+                    .collect()
+            } else {
+                Default::default()
+            },
         }
     }
 

@@ -148,10 +148,7 @@ impl JobRecord {
 
     /// True while it holds devices.
     pub fn holds_devices(&self) -> bool {
-        matches!(
-            self.state,
-            JobState::Starting | JobState::Running | JobState::Preempting
-        )
+        self.state.holds_devices()
     }
 }
 

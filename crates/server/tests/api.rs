@@ -1000,6 +1000,13 @@ async fn leases_lending_and_usage(backend: Backend) {
         views.iter().map(|l| l.in_use).collect::<Vec<_>>(),
         vec![8, 8]
     );
+    // Each lease stands on a whole node of its own.
+    let pools: Vec<usize> = views
+        .iter()
+        .map(|l| l.pool.values().flatten().count())
+        .collect();
+    assert_eq!(pools, vec![8, 8]);
+    assert_ne!(views[0].pool.keys().next(), views[1].pool.keys().next());
     // A tenant sees its own leases and usage only.
     let mine = b_token.leases().await.unwrap();
     assert_eq!(mine.iter().map(|l| l.id).collect::<Vec<_>>(), vec![lb.id]);
@@ -1021,25 +1028,7 @@ async fn leases_lending_and_usage(backend: Backend) {
     let report = s.admin.usage(None, None, None).await.unwrap();
     let mut from_events = 0.0;
     for id in [a1, b1, b2] {
-        let ev = s.admin.events(id).await.unwrap();
-        // A run holds its devices from its start until the job leaves the holding states or starts over.
-        let mut since: Option<f64> = None;
-        for e in &ev {
-            let holds = matches!(
-                e.state,
-                JobState::Starting | JobState::Running | JobState::Preempting
-            );
-            if let Some(t) = since
-                && (!holds || e.state == JobState::Starting)
-            {
-                from_events += (e.at - t) * 8.0 / 3600.0;
-                since = None;
-            }
-            if e.state == JobState::Starting {
-                since = Some(e.at);
-            }
-        }
-        assert!(since.is_none(), "job {id} still holds devices: {ev:?}");
+        from_events += wanka_api::held_seconds(&s.admin.events(id).await.unwrap()) * 8.0 / 3600.0;
     }
     let recorded: f64 = report.records.iter().map(|r| r.device_hours).sum();
     assert_eq!(report.records.len(), 4, "{report:?}");

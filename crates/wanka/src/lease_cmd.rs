@@ -155,6 +155,7 @@ pub fn leases(conn: &Connection, action: Option<&LeaseAction>, json: bool) -> Re
                 l.model.clone(),
                 l.devices.to_string(),
                 l.in_use.to_string(),
+                l.pool.len().to_string(),
                 day(l.start),
                 day(l.end),
                 match &l.domain {
@@ -166,7 +167,7 @@ pub fn leases(conn: &Connection, action: Option<&LeaseAction>, json: bool) -> Re
         })
         .collect();
     let head = [
-        "ID", "TENANT", "MODEL", "DEVICES", "IN-USE", "FROM", "TO", "WITHIN", "REMOVED",
+        "ID", "TENANT", "MODEL", "DEVICES", "IN-USE", "NODES", "FROM", "TO", "WITHIN", "REMOVED",
     ];
     print!("{}", table(Some(&head), &rows));
     Ok(())

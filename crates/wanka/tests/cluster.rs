@@ -46,14 +46,19 @@ fn dev(dir: &Path, nodes: &[&str], node_timeout: u64) -> (Server, String, Client
     (server, url, client)
 }
 
-/// Runs the CLI against the cluster; its stdout, or a panic with its stderr.
-fn wanka(dir: &Path, url: &str, args: &[&str]) -> String {
-    let out = Command::new(BIN)
+/// Runs the CLI against the cluster with the admin token.
+fn cli(dir: &Path, url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
         .args(args)
         .env("WANKA_SERVER", url)
         .env("WANKA_TOKEN_FILE", dir.join("admin.token"))
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs the CLI against the cluster; its stdout, or a panic with its stderr.
+fn wanka(dir: &Path, url: &str, args: &[&str]) -> String {
+    let out = cli(dir, url, args);
     assert!(
         out.status.success(),
         "wanka {args:?}: {}",
@@ -723,12 +728,7 @@ fn a_fault_reaches_the_server_within_a_probe_period_not_a_heartbeat_period() {
 
 /// Runs the CLI expecting it to fail; its stderr.
 fn wanka_fails(dir: &Path, url: &str, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("WANKA_SERVER", url)
-        .env("WANKA_TOKEN_FILE", dir.join("admin.token"))
-        .output()
-        .unwrap();
+    let out = cli(dir, url, args);
     assert!(!out.status.success(), "wanka {args:?} succeeded");
     String::from_utf8(out.stderr).unwrap()
 }
@@ -767,6 +767,7 @@ fn a_lease_owner_reclaims_its_devices_from_a_borrower_that_checkpoints() {
     let args = lease("a", "1");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let err = wanka_fails(&dir, &url, &args);
+    eprintln!("refused lease: {err}");
     assert!(
         err.contains("4 installed and 4 already promised") && err.contains("short by 1"),
         "{err}"
@@ -872,22 +873,8 @@ fn a_lease_owner_reclaims_its_devices_from_a_borrower_that_checkpoints() {
     let recorded: f64 = rows.iter().map(|r| r[8].parse::<f64>().unwrap()).sum();
     let mut from_events = 0.0;
     for id in [a1, b1, b2] {
-        let mut since: Option<f64> = None;
-        for e in rt().block_on(admin.events(id)).unwrap() {
-            let holds = matches!(
-                e.state,
-                JobState::Starting | JobState::Running | JobState::Preempting
-            );
-            if let Some(t) = since
-                && (!holds || e.state == JobState::Starting)
-            {
-                from_events += (e.at - t) * 2.0 / 3600.0;
-                since = None;
-            }
-            if e.state == JobState::Starting {
-                since = Some(e.at);
-            }
-        }
+        from_events +=
+            wanka_api::held_seconds(&rt().block_on(admin.events(id)).unwrap()) * 2.0 / 3600.0;
     }
     // The CSV rounds each record to 6 decimals of a device-hour.
     assert!(

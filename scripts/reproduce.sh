@@ -41,3 +41,11 @@ run philly-10240 sim --cluster 384x8:H800,384x8:A100-80G,256x8:910B3,256x8:MLU37
 #   d. the same with arrivals 100x denser, so that jobs contend (scheduling every 10 s of simulated time).
 run philly-10240-x100 sim --cluster 384x8:H800,384x8:A100-80G,256x8:910B3,256x8:MLU370-X8 \
   --trace "$P/philly_jobs_pollux.csv" --trace-format philly --time-scale 100 --cycle 10
+#   e. the virtual clusters as tenants leasing their share, strict partitions vs lending, arrivals 8x denser:
+#      on 312 8-GPU nodes (as many GPUs as Philly) and on Philly's own machines.
+run philly-leases-8gpu sim --cluster 312x8:philly-GPU-24GB --speed uniform --base-model philly-GPU-24GB \
+  --trace "$P/philly_jobs_pollux.csv" --trace-format philly --policies wanka --time-scale 8 --cycle 10 \
+  --tenant-leases "$P/cluster-config/philly_vc_from_HeliosArtifact.csv"
+run philly-leases-own sim --nodes "$P/cluster-config/cluster_machine_list.csv" --nodes-format philly --speed uniform \
+  --trace "$P/philly_jobs_pollux.csv" --trace-format philly --policies wanka --time-scale 8 --cycle 10 \
+  --tenant-leases "$P/cluster-config/philly_vc_from_HeliosArtifact.csv"

@@ -260,6 +260,9 @@ pub struct JobView {
     /// Training progress, for jobs that report it ($WANKA_PROGRESS_FILE).
     #[serde(default)]
     pub progress: Option<ProgressView>,
+    /// Whose capacity the current or last run uses: `leased`, `on-demand` or `borrowed` (reclaimable).
+    #[serde(default)]
+    pub usage: Option<String>,
 }
 
 /// A job's progress and its effective training time.

@@ -143,6 +143,7 @@ impl JobRecord {
             replicas: self.replicas.clone(),
             exit_code: self.exit_code,
             progress: self.progress.view(self.started_us),
+            usage: self.model.is_some().then(|| self.usage.name().to_string()),
         }
     }
 

@@ -871,6 +871,19 @@ fn heartbeats(agent: &Client, nodes: &[&str]) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// The job's first `n` events: they are read from the store, which the scheduler's writes reach a moment
+/// after memory (a state seen in `GET /jobs/{id}` may not have its event yet).
+async fn events_at_least(c: &Client, id: u64, n: usize) -> Vec<wanka_api::JobEvent> {
+    for _ in 0..200 {
+        let ev = c.events(id).await.unwrap();
+        if ev.len() >= n {
+            return ev;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("job {id} never had {n} events: {:?}", c.events(id).await);
+}
+
 /// The agent's report that a job's only replica exited.
 async fn exited(agent: &Client, c: &Client, id: u64, code: i32) {
     let j = c.job(id).await.unwrap();
@@ -959,8 +972,9 @@ async fn leases_lending_and_usage(backend: Backend) {
     let b1 = b_token.submit(&job(1, 8)).await.unwrap().id;
     let b2 = b_token.submit(&job(1, 8)).await.unwrap().id;
     for (id, kind) in [(b1, "leased"), (b2, "borrowed")] {
-        wait_state(&s.admin, id, JobState::Starting).await;
-        let ev = s.admin.events(id).await.unwrap();
+        let j = wait_state(&s.admin, id, JobState::Starting).await;
+        assert_eq!(j.usage.as_deref(), Some(kind));
+        let ev = events_at_least(&s.admin, id, 2).await;
         assert!(
             ev[1].reason.contains(&format!("8 {kind} device(s)")),
             "{ev:?}"
@@ -971,12 +985,7 @@ async fn leases_lending_and_usage(backend: Backend) {
     a_job.tenant = Some("a".into());
     let a1 = s.admin.submit(&a_job).await.unwrap().id;
     wait_state(&s.admin, b2, JobState::Preempting).await;
-    // Events are read from the store, which the scheduler's writes reach a moment after memory.
-    let mut ev = s.admin.events(b2).await.unwrap();
-    while ev.len() < 3 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        ev = s.admin.events(b2).await.unwrap();
-    }
+    let ev = events_at_least(&s.admin, b2, 3).await;
     assert!(
         ev[2]
             .reason

@@ -376,6 +376,14 @@ pub fn show(conn: &Connection, id: u64, json: bool) -> Result<()> {
     if let Some(m) = &job.model {
         fields.push(("Model", m.clone()));
     }
+    if let Some(u) = &job.usage {
+        let note = match u.as_str() {
+            "borrowed" => " (another tenant's idle lease: reclaimed when the lessee needs it)",
+            "leased" => " (within the tenant's lease)",
+            _ => "",
+        };
+        fields.push(("Capacity", format!("{u}{note}")));
+    }
     for r in &job.replicas {
         let devs: Vec<String> = r.devices.iter().map(u32::to_string).collect();
         fields.push(("Replica", format!("{} devices {}", r.node, devs.join(","))));

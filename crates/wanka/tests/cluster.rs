@@ -820,6 +820,11 @@ fn a_lease_owner_reclaims_its_devices_from_a_borrower_that_checkpoints() {
     wait_event(&admin, b2, "the borrowed start", |r| {
         r.contains("2 borrowed device(s)")
     });
+    let show = wanka(&dir, &url, &["job", "show", &b2.to_string()]);
+    assert!(
+        show.contains("borrowed (another tenant's idle lease"),
+        "{show}"
+    );
 
     // a needs its lease: the borrower gets SIGTERM, checkpoints and leaves; a starts on its devices.
     let a1 = submit(

@@ -109,11 +109,4 @@ impl UsageKind {
             UsageKind::Borrowed => "borrowed",
         }
     }
-
-    /// Parses a kind's name.
-    pub fn parse(s: &str) -> Option<UsageKind> {
-        [UsageKind::Leased, UsageKind::OnDemand, UsageKind::Borrowed]
-            .into_iter()
-            .find(|k| k.name() == s.trim())
-    }
 }

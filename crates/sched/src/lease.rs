@@ -174,15 +174,6 @@ impl LeaseBook {
         })
     }
 
-    /// Devices of `model` promised to all tenants at `now`.
-    pub fn promised(&self, model: ModelId, now: Time) -> u32 {
-        self.leases
-            .values()
-            .filter(|l| l.model == model && l.active(now))
-            .map(|l| l.devices)
-            .sum()
-    }
-
     /// The most devices of `model` promised at any instant from `now` on.
     pub fn promised_from(&self, model: ModelId, now: Time) -> u32 {
         let Some(segments) = self.future.get(&model) else {
@@ -654,7 +645,7 @@ mod tests {
             b.guarantee(TenantId(4), ModelId(0), Time::from_secs(60)),
             24
         );
-        assert_eq!(b.promised(ModelId(0), Time::from_secs(120)), 48);
+        assert_eq!(b.promised_from(ModelId(0), Time::from_secs(120)), 48);
         assert_eq!(
             b.next_change(Time::from_secs(100)),
             Some(Time::from_secs(150))

@@ -17,8 +17,12 @@ fi
 echo "rank $RANK: run $WANKA_RESTART_COUNT starts at step $step"
 now=0
 trap 'now=1' USR1
-# SIGTERM (a preemption, a reclaim of borrowed capacity, a cancel) checkpoints the last finished step and exits.
-trap 'save; echo "rank $RANK: stopped at step $step"; exit 143' TERM
+# With CHECKPOINT_ON_TERM=1, SIGTERM (a preemption, a reclaim of borrowed capacity, a cancel) checkpoints the last
+# finished step before exiting, as Slurm-style jobs do; without it a stop loses the work since the last checkpoint,
+# as a crash would.
+if [ "${CHECKPOINT_ON_TERM:-0}" = 1 ]; then
+  trap 'save; echo "rank $RANK: stopped at step $step"; exit 143' TERM
+fi
 save() {
   echo "$step $acc" > "$ckpt.tmp" && mv "$ckpt.tmp" "$ckpt"
   echo "{\"checkpoint\": $step}" >> "$progress"

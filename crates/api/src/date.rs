@@ -2,34 +2,12 @@
 //! `2026-11-01 08:00`, or Unix seconds written `@1793491200`.
 
 use thiserror::Error;
+use wanka_model::calendar::{civil_from_days, days_from_civil};
 
 /// A date that is not one of the accepted forms.
 #[derive(Debug, Error, PartialEq)]
 #[error("'{0}' is not a date: write YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS][Z] (UTC) or @UNIX_SECONDS")]
 pub struct BadDate(pub String);
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day number.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
 
 /// Parses a date (UTC) into Unix seconds.
 pub fn parse(text: &str) -> Result<i64, BadDate> {

@@ -2,6 +2,7 @@
 //! allocations. Plain data with serde; no I/O (files are read by the binaries and handed in as text).
 
 pub mod alloc;
+pub mod calendar;
 pub mod catalog;
 pub mod fault_book;
 pub mod job;

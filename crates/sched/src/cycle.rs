@@ -373,6 +373,8 @@ impl Scheduler {
             self.set_reason(id, PendingReason::LeaseLimit);
             return Outcome::Skipped;
         }
+        // Accepted models on which the tenant's lease has room for the job: the same for every stage below.
+        let lease_models = self.lease_models(id, now);
         let job = &self.jobs[&id];
         let (class, estimate) = (job.spec.class, job.spec.estimated_runtime);
         let models = self.model_order(job);
@@ -385,7 +387,14 @@ impl Scheduler {
             if let Some(holds) = &claim_holds {
                 unhold(&mut self.cluster, holds);
             }
-            match self.place_admitted(id, &models, &req, now, Some(&mut fails.fenced)) {
+            match self.place_admitted(
+                id,
+                &models,
+                &lease_models,
+                &req,
+                now,
+                Some(&mut fails.fenced),
+            ) {
                 Ok(Some(placed)) => {
                     self.claims.remove(&id);
                     self.start(id, placed, now, false, plan);
@@ -423,7 +432,8 @@ impl Scheduler {
                 for &i in &lift {
                     unhold(&mut self.cluster, &self.reservations[i].holds);
                 }
-                let placed = match self.place_admitted(id, &models, &req, now, None) {
+                let placed = match self.place_admitted(id, &models, &lease_models, &req, now, None)
+                {
                     Err(reason) => {
                         self.cluster.rollback(mark);
                         return self.refuse(id, reason);
@@ -460,7 +470,6 @@ impl Scheduler {
         }
         // Within its lease: reclaim the borrowed devices (whatever their class) of its own pools. The lease owes
         // the job a start from the moment its pools, without borrowers, could hold it.
-        let lease_models = self.lease_models(id, now);
         let tenant = self.jobs[&id].spec.tenant;
         if !lease_models.is_empty() && !fails.reclaim.contains(&(shape, tenant)) {
             if let Some(victims) = self.preempt_for(id, class, &lease_models, &req, now, true, plan)
@@ -518,8 +527,9 @@ impl Scheduler {
         Outcome::Blocked
     }
 
-    /// Places the job where its quota and its tenant's leases let it run. Without leases: anywhere. With
-    /// them, in passes: a job within its lease first in its own pools, then anyone's job on capacity outside
+    /// Places the job where its quota and its tenant's leases let it run (`room`: the accepted models on which
+    /// its lease has room for it). Without leases: anywhere. With them, in passes: a job within its lease first
+    /// in its own pools, then anyone's job on capacity outside
     /// every pool (on demand), then, with lending on, anywhere (borrowed: idle capacity is used at once; a job
     /// within its lease that finds nothing free reclaims its pools after this). `Ok(None)`: nothing fits;
     /// `Err`: placements exist but every one was refused. On success the placement is taken in the cluster
@@ -528,6 +538,7 @@ impl Scheduler {
         &mut self,
         id: JobId,
         models: &[ModelId],
+        room: &[ModelId],
         req: &Request,
         now: Time,
         mut tried: Option<&mut FxHashSet<(u32, Option<TenantId>, Fence)>>,
@@ -536,7 +547,6 @@ impl Scheduler {
         if self.leases.is_empty() || host_only {
             return self.place_fenced(id, models, req, now, None);
         }
-        let room = self.lease_models(id, now);
         let own: Vec<ModelId> = models
             .iter()
             .copied()
@@ -585,13 +595,17 @@ impl Scheduler {
             Some(f) => {
                 let parts: Vec<Part> = (0..self.cluster.nodes.len() as NodeIdx)
                     .filter_map(|n| {
+                        let node = &self.cluster.nodes[n as usize];
+                        // Only what a placement could take needs fencing (a full node needs nothing held).
+                        let takeable = node.free() | (node.shared_mask() & !node.held);
+                        if takeable == 0 {
+                            return None;
+                        }
                         let out = match f {
-                            Fence::OwnPools => {
-                                self.cluster.nodes[n as usize].all() & !self.pools.own(n, tenant)
-                            }
+                            Fence::OwnPools => node.all() & !self.pools.own(n, tenant),
                             Fence::AllPools => self.pools.any(n),
                             Fence::Nothing => 0,
-                        };
+                        } & takeable;
                         (out != 0).then_some(Part {
                             node: n,
                             mask: out,
@@ -883,11 +897,7 @@ impl Scheduler {
         } else {
             self.config.preemption.as_ref()?.grace
         };
-        let need = if req.fraction.is_some() {
-            1
-        } else {
-            req.replicas * req.per_replica
-        };
+        let need = req.devices();
         let promised = self.promised();
         // A reclaim frees devices of the tenant's own pools only.
         let tenant = self.jobs[&id].spec.tenant;

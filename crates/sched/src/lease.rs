@@ -51,6 +51,16 @@ impl Shortfall {
     pub fn short_by(&self) -> u32 {
         (self.promised + self.requested).saturating_sub(self.installed)
     }
+
+    /// Where the capacity is short: `leaf s/l`, `spine s`, `the cluster` or `any leaf switch`.
+    pub fn scope(&self) -> String {
+        match (&self.domain, self.within) {
+            (Some(d), Within::Leaf) if d.contains('/') => format!("leaf {d}"),
+            (Some(d), _) => format!("spine {d}"),
+            (None, Within::Anywhere) => "the cluster".to_string(),
+            (None, w) => format!("any {} switch", w.name()),
+        }
+    }
 }
 
 /// The worst moment of a window: most devices promised, first interval with that load, and its holders.
@@ -364,17 +374,12 @@ impl KindUse {
 
 impl fmt::Display for Shortfall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scope = match (&self.domain, self.within) {
-            (Some(d), Within::Leaf) if d.contains('/') => format!("leaf {d}"),
-            (Some(d), _) => format!("spine {d}"),
-            (None, Within::Anywhere) => "the cluster".to_string(),
-            (None, w) => format!("any {} switch", w.name()),
-        };
         write!(
             f,
-            "{} devices of model #{} cannot be promised in {scope}: {} installed, {} already promised from t={}s to t={}s, short by {}",
+            "{} devices of model #{} cannot be promised in {}: {} installed, {} already promised from t={}s to t={}s, short by {}",
             self.requested,
             self.model.0,
+            self.scope(),
             self.installed,
             self.promised,
             self.from.as_secs_f64(),
@@ -538,16 +543,6 @@ impl Scheduler {
         installed.saturating_sub(self.leases.promised_from(model, now))
     }
 
-    /// Devices a job takes, for lease arithmetic (a fraction counts as one device).
-    fn need(job: &crate::scheduler::Job) -> u32 {
-        let r = &job.shape.request;
-        if r.fraction.is_some() {
-            1
-        } else {
-            r.replicas * r.per_replica
-        }
-    }
-
     /// With lending off, whether the counts alone (lease room, unleased capacity left) allow the job to
     /// start on some accepted model; a job they do not allow is not even placed.
     pub(crate) fn lease_allows(&self, id: JobId, now: Time) -> bool {
@@ -555,7 +550,7 @@ impl Scheduler {
             return true;
         }
         let job = &self.jobs[&id];
-        let need = Self::need(job);
+        let need = job.shape.request.devices();
         need == 0
             || job.accepted.iter().any(|&(m, _)| {
                 self.lease_room(job.spec.tenant, m, now) >= need
@@ -569,7 +564,7 @@ impl Scheduler {
     /// Accepted models on which the tenant's lease has room for the whole job.
     pub(crate) fn lease_models(&self, id: JobId, now: Time) -> Vec<ModelId> {
         let job = &self.jobs[&id];
-        let need = Self::need(job);
+        let need = job.shape.request.devices();
         if self.leases.is_empty() || need == 0 {
             return Vec::new();
         }

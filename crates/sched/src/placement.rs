@@ -43,6 +43,15 @@ impl Request {
     fn total(&self) -> u32 {
         self.replicas * self.per_replica
     }
+
+    /// Devices the request takes, a shared device counting as one.
+    pub(crate) fn devices(&self) -> u32 {
+        if self.fraction.is_some() {
+            1
+        } else {
+            self.total()
+        }
+    }
 }
 
 /// What one replica holds on its node.

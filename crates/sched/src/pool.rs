@@ -84,14 +84,14 @@ impl Scheduler {
         };
         order.sort_by_key(|l| (rank(l), l.start, l.id));
         // Devices of runs that cannot be reclaimed (not borrowed), by tenant: a pool avoids other tenants'.
-        let mut fixed: Vec<(TenantId, NodeIdx, Mask)> = Vec::new();
+        let mut fixed: BTreeMap<NodeIdx, Vec<(TenantId, Mask)>> = BTreeMap::new();
         for job in self.jobs.values() {
             if let Phase::Running(run) | Phase::Preempting { run, .. } = &job.phase
                 && run.kind != UsageKind::Borrowed
             {
                 for p in &run.parts {
                     let m = p.mask | p.share.map_or(0, |(d, _, _)| 1 << d);
-                    fixed.push((job.spec.tenant, p.node, m));
+                    fixed.entry(p.node).or_default().push((job.spec.tenant, m));
                 }
             }
         }
@@ -130,10 +130,11 @@ impl Scheduler {
                 }
             }
             let others = |n: NodeIdx| -> Mask {
-                fixed
-                    .iter()
-                    .filter(|(t, node, _)| *node == n && *t != l.tenant)
-                    .fold(0, |a, x| a | x.2)
+                fixed.get(&n).map_or(0, |runs| {
+                    runs.iter()
+                        .filter(|(t, _)| *t != l.tenant)
+                        .fold(0, |a, x| a | x.1)
+                })
             };
             // (whole nodes only, which devices): free ones, then those only reclaimable work holds, then any.
             let passes = [

@@ -7,7 +7,7 @@
 //! not) and usage outside leases by kind.
 
 use crate::auth::Caller;
-use crate::state::{Core, Refused};
+use crate::state::{Core, Refused, secs};
 use crate::store::{LeaseRow, PriceRow, UsageRow, Write};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,11 +45,8 @@ pub struct ReclaimStats {
     pub max_s: f64,
 }
 
-fn secs(us: i64) -> f64 {
-    us as f64 / 1e6
-}
-
-fn micros(s: f64) -> i64 {
+/// Unix seconds (the API's unit) as Unix microseconds (the store's).
+pub(crate) fn micros(s: f64) -> i64 {
     (s * 1e6).round() as i64
 }
 
@@ -158,12 +155,10 @@ impl Core {
     }
 
     fn shortfall_text(&self, row: &LeaseRow, s: &wanka_sched::lease::Shortfall) -> String {
-        let scope = match (&s.domain, s.within) {
-            (Some(d), Within::Leaf) if d.contains('/') => format!("leaf switch {d}"),
-            (Some(d), _) => format!("spine switch {d}"),
-            (None, Within::Anywhere) => "the cluster".to_string(),
-            (None, w) => format!("any {} switch (none holds {})", w.name(), row.model),
-        };
+        let mut scope = s.scope();
+        if s.domain.is_none() && s.within != Within::Anywhere {
+            scope.push_str(&format!(" (none holds {})", row.model));
+        }
         let holders: Vec<String> = s
             .holders
             .iter()

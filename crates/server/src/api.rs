@@ -571,8 +571,8 @@ async fn usage_report(
     let tenant = q.tenant.as_deref();
     crate::state::Core::may_read_usage(caller, tenant)?;
     let now = crate::now_us();
-    let from = (q.from.unwrap_or(0.0) * 1e6) as i64;
-    let to = q.to.map_or(now, |t| (t * 1e6) as i64);
+    let from = crate::accounting::micros(q.from.unwrap_or(0.0));
+    let to = q.to.map_or(now, crate::accounting::micros);
     if from >= to {
         return Err(Error(
             StatusCode::BAD_REQUEST,

@@ -73,12 +73,18 @@ pub struct PreemptionConfig {
 
 /// Lease stage settings: what happens to leased capacity its owner leaves idle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LeaseConfig {
     /// Lend idle leased capacity to other tenants as reclaimable work (false: strict partitions).
     pub lending: bool,
     /// Time a borrower has to checkpoint and leave when the owner needs its devices back.
     pub reclaim_grace: Span,
+    /// Borrowed runs that have run at least this long may be moved (checkpoint, restart on devices held for
+    /// them elsewhere) when that lets a blocked job start; `None`: never.
+    pub repack_after: Option<Span>,
+    /// Repacking may also move runs within their tenant's lease (to other devices of its own pools, so that
+    /// they stay leased), not only borrowed ones.
+    pub repack_leased: bool,
 }
 
 impl Default for LeaseConfig {
@@ -86,6 +92,8 @@ impl Default for LeaseConfig {
         LeaseConfig {
             lending: true,
             reclaim_grace: Span::from_secs(300),
+            repack_after: Some(Span::from_secs(600)),
+            repack_leased: true,
         }
     }
 }

@@ -9,7 +9,7 @@
 use crate::backfill::{self, Reservation, hold_free, unhold};
 use crate::choice::{self, ModelOption};
 use crate::cluster::{Mask, NodeIdx};
-use crate::decision::{Decision, PendingReason, Plan};
+use crate::decision::{Decision, PendingReason, Plan, PreemptCause};
 use crate::fair_share::Usage;
 use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::lease::placed_devices;
@@ -37,6 +37,8 @@ struct Failures {
     plain: FxHashSet<u32>,
     unreserved: FxHashSet<u32>,
     preempt: FxHashSet<u32>,
+    /// Shapes that found no repacking: free capacity only shrinks during a cycle.
+    repack: FxHashSet<u32>,
     /// Shapes whose reclaim of borrowed devices failed in this tenant's pools: later ones fail too (victims
     /// only leave during a cycle by being claimed).
     reclaim: FxHashSet<(u32, TenantId)>,
@@ -472,8 +474,15 @@ impl Scheduler {
         // the job a start from the moment its pools, without borrowers, could hold it.
         let tenant = self.jobs[&id].spec.tenant;
         if !lease_models.is_empty() && !fails.reclaim.contains(&(shape, tenant)) {
-            if let Some(victims) = self.preempt_for(id, class, &lease_models, &req, now, true, plan)
-            {
+            if let Some(victims) = self.preempt_for(
+                id,
+                class,
+                &lease_models,
+                &req,
+                now,
+                PreemptCause::Reclaim,
+                plan,
+            ) {
                 self.note_lease_wait(id, true, now);
                 self.set_reason(id, PendingReason::Preempting { victims });
                 return Outcome::Blocked;
@@ -485,11 +494,30 @@ impl Scheduler {
             && class > PriorityClass::Preemptible
             && !fails.preempt.contains(&shape)
         {
-            if let Some(victims) = self.preempt_for(id, class, &models, &req, now, false, plan) {
+            if let Some(victims) =
+                self.preempt_for(id, class, &models, &req, now, PreemptCause::Priority, plan)
+            {
                 self.set_reason(id, PendingReason::Preempting { victims });
                 return Outcome::Blocked;
             }
             fails.preempt.insert(shape);
+        }
+        // Repack: free devices are scattered where the job needs them together; move borrowed runs off its
+        // devices to free ones held for them elsewhere (a full cycle only: it weighs the whole queue's claims).
+        if full
+            && !self.leases.is_empty()
+            && self.config.leases.lending
+            && self.config.leases.repack_after.is_some()
+            && req.fraction.is_none()
+            && !fails.repack.contains(&shape)
+        {
+            if let Some(victims) =
+                self.preempt_for(id, class, &models, &req, now, PreemptCause::Repack, plan)
+            {
+                self.set_reason(id, PendingReason::Preempting { victims });
+                return Outcome::Blocked;
+            }
+            fails.repack.insert(shape);
         }
 
         // Reservation for the blocked job, or the reason it waits.
@@ -591,34 +619,7 @@ impl Scheduler {
     ) -> Result<Option<(ModelId, Vec<Part>, UsageKind)>, PendingReason> {
         let outer = self.cluster.mark();
         let tenant = self.jobs[&id].spec.tenant;
-        let holds = match fence {
-            Some(f) => {
-                let parts: Vec<Part> = (0..self.cluster.nodes.len() as NodeIdx)
-                    .filter_map(|n| {
-                        let node = &self.cluster.nodes[n as usize];
-                        // Only what a placement could take needs fencing (a full node needs nothing held).
-                        let takeable = node.free() | (node.shared_mask() & !node.held);
-                        if takeable == 0 {
-                            return None;
-                        }
-                        let out = match f {
-                            Fence::OwnPools => node.all() & !self.pools.own(n, tenant),
-                            Fence::AllPools => self.pools.any(n),
-                            Fence::Nothing => 0,
-                        } & takeable;
-                        (out != 0).then_some(Part {
-                            node: n,
-                            mask: out,
-                            share: None,
-                            cpu: 0,
-                            mem: 0,
-                        })
-                    })
-                    .collect();
-                hold_free(&mut self.cluster, &parts, false)
-            }
-            None => Vec::new(),
-        };
+        let holds = fence.map_or_else(Vec::new, |f| self.hold_fence(tenant, f));
         let (mut refused, mut left_out) = (None, Vec::new());
         loop {
             let candidates: Vec<ModelId> = models
@@ -651,6 +652,33 @@ impl Scheduler {
         }
         self.cluster.rollback(outer);
         refused.map_or(Ok(None), Err)
+    }
+
+    /// Holds every takeable device outside what `fence` leaves to `tenant`; returns the holds.
+    fn hold_fence(&mut self, tenant: TenantId, fence: Fence) -> Vec<crate::backfill::Hold> {
+        let parts: Vec<Part> = (0..self.cluster.nodes.len() as NodeIdx)
+            .filter_map(|n| {
+                let node = &self.cluster.nodes[n as usize];
+                // Only what a placement could take needs fencing (a full node needs nothing held).
+                let takeable = node.free() | (node.shared_mask() & !node.held);
+                if takeable == 0 {
+                    return None;
+                }
+                let out = match fence {
+                    Fence::OwnPools => node.all() & !self.pools.own(n, tenant),
+                    Fence::AllPools => self.pools.any(n),
+                    Fence::Nothing => 0,
+                } & takeable;
+                (out != 0).then_some(Part {
+                    node: n,
+                    mask: out,
+                    share: None,
+                    cpu: 0,
+                    mem: 0,
+                })
+            })
+            .collect();
+        hold_free(&mut self.cluster, &parts, false)
     }
 
     /// Quota against the devices a placement really takes (a whole-node replica takes the whole node), then
@@ -879,8 +907,10 @@ impl Scheduler {
     }
 
     /// Picks victims whose devices would let the job start, asks them to checkpoint and leave, and claims the
-    /// room. Victims are preemptible jobs of a lower class, or with `reclaim` borrowed runs of any class.
-    /// Returns the number of victims.
+    /// room. Victims are, by `cause`: preemptible jobs of a lower class; borrowed runs of any class in the
+    /// tenant's own pools (reclaim); borrowed runs (and, when configured, runs within their lease) that have run
+    /// long enough and fit on free devices elsewhere, which are held for them (repack). Returns the number of
+    /// victims.
     #[allow(clippy::too_many_arguments)]
     fn preempt_for(
         &mut self,
@@ -889,13 +919,17 @@ impl Scheduler {
         models: &[ModelId],
         req: &Request,
         now: Time,
-        reclaim: bool,
+        cause: PreemptCause,
         plan: &mut Plan,
     ) -> Option<u32> {
-        let grace = if reclaim {
-            self.config.leases.reclaim_grace
-        } else {
-            self.config.preemption.as_ref()?.grace
+        let grace = match cause {
+            PreemptCause::Priority => self.config.preemption.as_ref()?.grace,
+            PreemptCause::Reclaim | PreemptCause::Repack => self.config.leases.reclaim_grace,
+        };
+        // Runs started after this are not moved: a run moved once settles before it can be moved again.
+        let settled = match cause {
+            PreemptCause::Repack => Time(now.0.saturating_sub(self.config.leases.repack_after?.0)),
+            _ => Time::NEVER,
         };
         let need = req.devices();
         let promised = self.promised();
@@ -905,7 +939,7 @@ impl Scheduler {
         let nodes = &self.cluster.nodes;
         let fenced: Vec<Mask> = (0..nodes.len() as NodeIdx)
             .map(|n| {
-                let outside = if reclaim {
+                let outside = if cause == PreemptCause::Reclaim {
                     nodes[n as usize].all() & !pools.own(n, tenant)
                 } else {
                     0
@@ -914,27 +948,43 @@ impl Scheduler {
             })
             .collect();
         let keep = |n: NodeIdx| fenced[n as usize];
-        let placer = placer_of(&self.scorers, &self.config, &self.profile);
         for &m in models {
-            let preemptible = if reclaim {
-                self.kinds.borrowed(m)
-            } else {
-                self.preemptible.get(&m).copied().unwrap_or(0)
+            let worth = match cause {
+                PreemptCause::Priority => {
+                    let n = self.preemptible.get(&m).copied().unwrap_or(0);
+                    n > 0 && self.free_devices(m) + n >= need
+                }
+                PreemptCause::Reclaim => {
+                    let n = self.kinds.borrowed(m);
+                    n > 0 && self.free_devices(m) + n >= need
+                }
+                // The moved runs go to free devices, so the free devices alone must add up to the job.
+                PreemptCause::Repack => self.free_devices(m) >= need,
             };
-            if preemptible == 0 || self.free_devices(m) + preemptible < need {
+            if !worth {
                 continue;
             }
-            let mut candidates: Vec<Candidate> = self.ends[&m]
-                .iter()
+            let mut candidates: Vec<Candidate> = self
+                .ends
+                .get(&m)
+                .into_iter()
+                .flatten()
                 .filter_map(|(_, j)| {
                     let job = &self.jobs[j];
                     match &job.phase {
                         Phase::Running(run)
-                            if if reclaim {
-                                run.kind == UsageKind::Borrowed
-                            } else {
-                                job.spec.class == PriorityClass::Preemptible
-                                    && job.spec.class < class
+                            if match cause {
+                                PreemptCause::Priority => {
+                                    job.spec.class == PriorityClass::Preemptible
+                                        && job.spec.class < class
+                                }
+                                PreemptCause::Reclaim => run.kind == UsageKind::Borrowed,
+                                PreemptCause::Repack => {
+                                    run.started <= settled
+                                        && (run.kind == UsageKind::Borrowed
+                                            || run.kind == UsageKind::Leased
+                                                && self.config.leases.repack_leased)
+                                }
                             } =>
                         {
                             Some(Candidate {
@@ -946,13 +996,18 @@ impl Scheduler {
                     }
                 })
                 .collect();
-            preempt::order(&mut candidates);
+            if cause == PreemptCause::Repack {
+                self.order_for_repack(&mut candidates, req);
+            } else {
+                preempt::order(&mut candidates);
+            }
             let jobs = &self.jobs;
             let releases = candidates
                 .iter()
                 .enumerate()
                 .map(|(i, c)| (Time(i as i64), parts_of(&jobs[&c.job])));
             let bound = crate::placement::bound(&self.cluster, m, req);
+            let placer = placer_of(&self.scorers, &self.config, &self.profile);
             let found = backfill::sweep(&mut self.cluster, releases, &keep, bound, |c| {
                 placer.trial(c, m, req)
             });
@@ -970,6 +1025,14 @@ impl Scheduler {
             if victims.is_empty() {
                 continue;
             }
+            let moves = if cause == PreemptCause::Repack {
+                match self.destinations(&victims, &parts, need) {
+                    Some(moves) => moves,
+                    None => continue,
+                }
+            } else {
+                Vec::new()
+            };
             let deadline = now + grace;
             for v in &victims {
                 self.mark_preempting(*v, id, deadline);
@@ -978,11 +1041,23 @@ impl Scheduler {
                     by: id,
                     checkpoint: true,
                     deadline,
-                    reclaim,
+                    cause,
                 });
                 plan.stats.preempted += 1;
             }
             let holds = hold_free(&mut self.cluster, &parts, false);
+            for (victim, model, parts) in moves {
+                let holds = hold_free(&mut self.cluster, &parts, false);
+                self.claims.insert(
+                    victim,
+                    Claim {
+                        model,
+                        parts,
+                        victims: Vec::new(),
+                        holds,
+                    },
+                );
+            }
             self.cluster.commit();
             let n = victims.len() as u32;
             self.claims.insert(
@@ -997,5 +1072,80 @@ impl Scheduler {
             return Some(n);
         }
         None
+    }
+
+    /// Orders repack candidates node by node, the nodes that need the fewest devices moved to hold a replica
+    /// first (nodes whose movable runs cannot make room last), the smallest runs of each node first: the
+    /// sweep then stops at the cheapest room it finds.
+    fn order_for_repack(&self, candidates: &mut [Candidate], req: &Request) {
+        let nodes = &self.cluster.nodes;
+        let first_node = |c: &Candidate| parts_of(&self.jobs[&c.job])[0].node;
+        let mut movable: FxHashMap<NodeIdx, u32> = FxHashMap::default();
+        for c in candidates.iter() {
+            for p in parts_of(&self.jobs[&c.job]) {
+                *movable.entry(p.node).or_default() += p.mask.count_ones();
+            }
+        }
+        candidates.sort_by_cached_key(|c| {
+            let n = first_node(c);
+            let node = &nodes[n as usize];
+            let replica = if req.whole_nodes {
+                u32::from(node.devices)
+            } else {
+                req.per_replica.min(u32::from(node.devices))
+            };
+            let short = replica.saturating_sub(node.free().count_ones());
+            (
+                movable[&n] < short,
+                short,
+                n,
+                placed_devices(parts_of(&self.jobs[&c.job])),
+                c.job,
+            )
+        });
+    }
+
+    /// Where each victim of a repack would restart: free devices off the claimed `parts` and off every promise,
+    /// one victim after another. `None` when one does not fit or the moves would be larger than the job (`need`
+    /// devices) they make room for. The cluster is left as it was.
+    fn destinations(
+        &mut self,
+        victims: &[JobId],
+        parts: &[Part],
+        need: u32,
+    ) -> Option<Vec<(JobId, ModelId, Vec<Part>)>> {
+        let moved: u32 = victims
+            .iter()
+            .map(|v| placed_devices(parts_of(&self.jobs[v])))
+            .sum();
+        if moved > need {
+            return None;
+        }
+        let mark = self.cluster.mark();
+        hold_free(&mut self.cluster, parts, false);
+        let mut moves = Vec::with_capacity(victims.len());
+        for v in victims {
+            let job = &self.jobs[v];
+            let Phase::Running(run) = &job.phase else {
+                unreachable!("victims are running")
+            };
+            let (tenant, model, req) = (job.spec.tenant, run.model, job.shape.request);
+            // A run within its lease moves within its tenant's pools, so that it stays leased.
+            let fence = match run.kind {
+                UsageKind::Leased => Fence::OwnPools,
+                UsageKind::OnDemand => Fence::AllPools,
+                UsageKind::Borrowed => Fence::Nothing,
+            };
+            let fenced = self.hold_fence(tenant, fence);
+            let placer = placer_of(&self.scorers, &self.config, &self.profile);
+            let to = placer.place(&mut self.cluster, model, &req);
+            unhold(&mut self.cluster, &fenced);
+            match to {
+                Some(to) => moves.push((*v, model, to)),
+                None => break,
+            }
+        }
+        self.cluster.rollback(mark);
+        (moves.len() == victims.len()).then_some(moves)
     }
 }

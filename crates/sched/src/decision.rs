@@ -31,9 +31,22 @@ pub enum Decision {
         checkpoint: bool,
         /// When the grace period ends.
         deadline: Time,
-        /// The victim runs on borrowed capacity and its lessee takes it back.
-        reclaim: bool,
+        /// Why its devices are needed.
+        cause: PreemptCause,
     },
+}
+
+/// Why a running job is asked to checkpoint and leave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PreemptCause {
+    /// A job of a higher priority class needs the devices of this preemptible one.
+    Priority,
+    /// The victim runs on borrowed capacity and its lessee takes it back.
+    Reclaim,
+    /// The victim runs on borrowed capacity and is moved to devices held for it elsewhere, so that a blocked
+    /// job finds its devices together (repacking the cluster).
+    Repack,
 }
 
 /// Why a job is not running, like Slurm's Reason column.

@@ -28,7 +28,7 @@ pub mod score;
 pub mod snapshot;
 
 pub use config::{Config, ConfigError, LeaseConfig};
-pub use decision::{CycleStats, Decision, PendingReason, Plan};
+pub use decision::{CycleStats, Decision, PendingReason, Plan, PreemptCause};
 pub use filter::Explanation;
 pub use scheduler::{CoreError, Event, JobStatus, ReservationView, Scheduler};
 pub use snapshot::Snapshot;

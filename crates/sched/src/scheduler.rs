@@ -546,8 +546,7 @@ impl Scheduler {
             self.changed.remove(&id);
             return Ok(());
         }
-        self.release(id);
-        self.jobs.remove(&id);
+        self.forget_run(id);
         Ok(())
     }
 
@@ -557,8 +556,7 @@ impl Scheduler {
         if matches!(job.phase, Phase::Pending) {
             return Err(CoreError::NotRunning(id));
         }
-        self.release(id);
-        self.jobs.remove(&id);
+        self.forget_run(id);
         Ok(())
     }
 
@@ -597,6 +595,14 @@ impl Scheduler {
         }
         self.cluster.commit();
         self.needs_full = true;
+    }
+
+    /// Frees a running job's devices and forgets the job.
+    fn forget_run(&mut self, id: JobId) {
+        self.release(id);
+        // A run moved by a repack holds its destination while it checkpoints; it may end before it leaves.
+        self.drop_claims_of(id);
+        self.jobs.remove(&id);
     }
 
     /// Frees a running job's devices; devices a claim waits for are held for the claimant.

@@ -5,7 +5,9 @@ mod common;
 use common::{job, model, nodes, scheduler};
 use proptest::prelude::*;
 use wanka_model::{JobId, Lease, LeaseId, Span, TenantId, Time, UsageKind, Within};
-use wanka_sched::{Config, CoreError, Decision, JobStatus, PendingReason, Plan, Scheduler};
+use wanka_sched::{
+    Config, CoreError, Decision, JobStatus, PendingReason, Plan, PreemptCause, Scheduler,
+};
 
 fn lease(id: u64, tenant: u32, devices: u32, start: i64, end: i64, within: Within) -> Lease {
     Lease {
@@ -38,19 +40,24 @@ fn starts(plan: &Plan) -> Vec<(u64, UsageKind)> {
         .collect()
 }
 
-fn reclaimed(plan: &Plan) -> Vec<(u64, Time)> {
+/// Preempted jobs (for `cause`) with their deadlines.
+fn preempted(plan: &Plan, why: PreemptCause) -> Vec<(u64, Time)> {
     plan.decisions
         .iter()
         .filter_map(|d| match d {
             Decision::Preempt {
                 job,
                 deadline,
-                reclaim: true,
+                cause,
                 ..
-            } => Some((job.0, *deadline)),
+            } if *cause == why => Some((job.0, *deadline)),
             _ => None,
         })
         .collect()
+}
+
+fn reclaimed(plan: &Plan) -> Vec<(u64, Time)> {
+    preempted(plan, PreemptCause::Reclaim)
 }
 
 /// 32 H100 (two leaves of two 8-device nodes); tenant 1 leases a leaf of 16, tenant 2 16 anywhere.
@@ -303,6 +310,111 @@ proptest! {
                     prop_assert!(seen.insert((n, d)), "device {n}/{d} in two pools at t={t}");
                 }
             }
+        }
+    }
+}
+
+/// Node of each replica of a running (or leaving) job.
+fn nodes_of(s: &Scheduler, id: u64) -> Vec<u32> {
+    let (Some(JobStatus::Running { allocation }) | Some(JobStatus::Preempting { allocation, .. })) =
+        s.status(JobId(id))
+    else {
+        panic!("job {id} holds no devices: {:?}", s.status(JobId(id)))
+    };
+    allocation.replicas.iter().map(|r| r.node.0).collect()
+}
+
+#[test]
+fn runs_are_moved_so_that_a_gang_finds_a_whole_node() {
+    use std::collections::{BTreeMap, BTreeSet};
+    // (tenant of the one-device runs, repack after, repack leased runs, moved): tenant 2 borrows tenant 1's
+    // leaf; tenant 1 runs within its lease there.
+    let cases = [
+        (2, None, true, false),
+        (2, Some(600), false, true),
+        (1, Some(600), false, false),
+        (1, Some(600), true, true),
+    ];
+    for (small, repack_after, repack_leased, moves) in cases {
+        let case = format!("tenant {small}, after {repack_after:?}, leased {repack_leased}");
+        let mut config = Config::wanka();
+        config.leases.repack_after = repack_after.map(Span::from_secs);
+        config.leases.repack_leased = repack_leased;
+        let mut s = leased(config);
+        // Tenant 2 runs its lease with two 8-device jobs; 16 one-device runs fill tenant 1's leaf.
+        s.submit(tenant_job(1, 2, 1)).unwrap();
+        s.submit(tenant_job(2, 2, 1)).unwrap();
+        for id in 3..=18 {
+            let mut j = job(id, 1, 1);
+            j.tenant = TenantId(small);
+            j.submitted = Time::from_secs(id as i64);
+            s.submit(j).unwrap();
+        }
+        let plan = s.schedule(Time::from_secs(20));
+        assert_eq!(starts(&plan).len(), 18, "{case}");
+        let kind = if small == 1 {
+            UsageKind::Leased
+        } else {
+            UsageKind::Borrowed
+        };
+        // Four end on each node of the leaf: 8 devices free, but no node has 8.
+        let mut ended = BTreeMap::<u32, u32>::new();
+        for id in 3..=18 {
+            let node = nodes_of(&s, id)[0];
+            let n = ended.entry(node).or_default();
+            if *n < 4 {
+                *n += 1;
+                s.finished(JobId(id)).unwrap();
+            }
+        }
+        assert_eq!(ended.values().copied().collect::<Vec<_>>(), vec![4, 4]);
+        // Tenant 3 (no lease) wants one whole node. The runs are too young to move at first.
+        s.submit(tenant_job(30, 3, 1)).unwrap();
+        let plan = s.schedule(Time::from_secs(300));
+        assert!(preempted(&plan, PreemptCause::Repack).is_empty(), "{case}");
+        let plan = s.schedule(Time::from_secs(1_000));
+        let moved = preempted(&plan, PreemptCause::Repack);
+        if !moves {
+            assert!(moved.is_empty(), "{case}: {plan:?}");
+            continue;
+        }
+        // The four runs on one node move to the four free devices of the other.
+        assert_eq!(moved.len(), 4, "{case}: {plan:?}");
+        let from: BTreeSet<u32> = moved.iter().map(|(j, _)| nodes_of(&s, *j)[0]).collect();
+        assert_eq!(from.len(), 1, "{case}");
+        let from = *from.first().unwrap();
+        let deadline = Time::from_secs(1_000) + Span::from_secs(300);
+        assert!(moved.iter().all(|(_, d)| *d == deadline), "{case}");
+        assert_eq!(
+            s.status(JobId(30)),
+            Some(JobStatus::Pending {
+                reason: PendingReason::Preempting { victims: 4 }
+            })
+        );
+        // Another one-device job does not take the devices held for the moved runs.
+        let mut late = job(40, 1, 1);
+        late.tenant = TenantId(2);
+        late.submitted = Time::from_secs(1_001);
+        s.submit(late).unwrap();
+        let plan = s.schedule(Time::from_secs(1_010));
+        assert!(starts(&plan).is_empty(), "{case}: {plan:?}");
+        // They checkpoint and leave; the gang gets the whole node, the moved runs the other node, on capacity
+        // of the same kind as before.
+        for (j, _) in &moved {
+            s.requeue(JobId(*j)).unwrap();
+        }
+        let plan = s.schedule(Time::from_secs(1_030));
+        let mut expect: BTreeSet<(u64, UsageKind)> =
+            moved.iter().map(|(j, _)| (*j, kind)).collect();
+        expect.insert((30, UsageKind::Borrowed));
+        assert_eq!(
+            starts(&plan).into_iter().collect::<BTreeSet<_>>(),
+            expect,
+            "{case}"
+        );
+        assert_eq!(nodes_of(&s, 30), vec![from]);
+        for (j, _) in &moved {
+            assert_ne!(nodes_of(&s, *j)[0], from, "{case}");
         }
     }
 }

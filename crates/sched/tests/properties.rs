@@ -7,7 +7,8 @@ use common::{model, nodes, scheduler};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use wanka_model::{
-    Catalog, JobId, JobSpec, NodeId, NodeSpec, PriorityClass, Span, Stack, Tenant, TenantId, Time,
+    Catalog, JobId, JobSpec, Lease, LeaseId, NodeId, NodeSpec, PriorityClass, Span, Stack, Tenant,
+    TenantId, Time, Within,
 };
 use wanka_sched::{Config, Decision, Plan, Scheduler};
 
@@ -113,6 +114,34 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// Streams that fragment a cluster: many small standard jobs ending at random, a few large ones.
+fn packing_step() -> impl Strategy<Value = Step> {
+    let small = (
+        1u32..=2,
+        prop::sample::select(vec![1u32, 1, 1, 1, 2, 4, 8, 8]),
+        0u32..4,
+    )
+        .prop_map(|(replicas, per_replica, tenant)| JobGen {
+            replicas,
+            per_replica,
+            fraction: None,
+            class: PriorityClass::Standard,
+            tenant,
+            estimate: None,
+            models: Vec::new(),
+            cann: false,
+            memory_gib: 0.0,
+            cpu: 0,
+            whole: false,
+        });
+    prop_oneof![
+        6 => small.prop_map(Step::Submit),
+        3 => (30i64..400, prop::bool::weighted(0.5)).prop_map(|(advance, full)| Step::Cycle { advance, full }),
+        3 => (0usize..1000).prop_map(Step::Finish),
+        1 => (0usize..1000).prop_map(Step::Requeue),
+    ]
+}
+
 fn cluster() -> impl Strategy<Value = Vec<NodeSpec>> {
     prop::collection::vec(
         (
@@ -181,6 +210,33 @@ impl World {
             next_id: 1,
             plans: Vec::new(),
         }
+    }
+
+    /// Tenants 0 and 1 each lease a third of every model's devices for the whole run.
+    fn with_leases(mut self) -> World {
+        let mut per_model: BTreeMap<wanka_model::ModelId, u32> = BTreeMap::new();
+        for n in self.nodes.values() {
+            *per_model.entry(n.model).or_default() += n.devices;
+        }
+        let mut id = 0;
+        for (m, devices) in per_model {
+            for tenant in [0, 1] {
+                id += 1;
+                self.s
+                    .admit_lease(Lease {
+                        id: LeaseId(id),
+                        tenant: TenantId(tenant),
+                        model: m,
+                        devices: (devices / 3).max(1),
+                        start: Time(0),
+                        end: Time::NEVER,
+                        within: Within::Anywhere,
+                        domain: None,
+                    })
+                    .unwrap();
+            }
+        }
+        self
     }
 
     fn running(&self) -> Vec<JobId> {
@@ -384,7 +440,10 @@ impl World {
 }
 
 fn run(config: Config, nodes: &[NodeSpec], steps: &[Step]) -> Result<Vec<Plan>, TestCaseError> {
-    let mut w = World::new(config, nodes.to_vec());
+    run_in(World::new(config, nodes.to_vec()), steps)
+}
+
+fn run_in(mut w: World, steps: &[Step]) -> Result<Vec<Plan>, TestCaseError> {
     for s in steps {
         w.step(s)?;
     }
@@ -402,6 +461,16 @@ proptest! {
     fn every_policy_keeps_the_invariants(nodes in cluster(), steps in prop::collection::vec(step(), 1..80), policy in 0usize..5) {
         let config = Config::preset(Config::PRESETS[policy]).unwrap();
         run(config, &nodes, &steps)?;
+    }
+
+    #[test]
+    fn leases_lending_and_repacking_keep_the_invariants(steps in prop::collection::vec(packing_step(), 1..120)) {
+        // Four 8-device nodes; runs may be moved a minute after they start, so that the streams repack often.
+        let nodes = nodes("H100", 2, 2, 8, 0, 0);
+        let mut config = Config::wanka();
+        config.leases.repack_after = Some(Span::from_secs(60));
+        let plans = run_in(World::new(config.clone(), nodes.clone()).with_leases(), &steps)?;
+        prop_assert_eq!(plans, run_in(World::new(config, nodes).with_leases(), &steps)?);
     }
 
     #[test]

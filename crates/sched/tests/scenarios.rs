@@ -4,7 +4,7 @@ mod common;
 
 use common::{job, model, nodes, scheduler};
 use wanka_model::{JobId, NodeId, PriorityClass, Span, Tenant, TenantId, Time};
-use wanka_sched::{Config, Decision, JobStatus, PendingReason, Plan};
+use wanka_sched::{Config, Decision, JobStatus, PendingReason, Plan, PreemptCause};
 
 fn started(plan: &Plan) -> Vec<u64> {
     plan.decisions
@@ -195,9 +195,9 @@ fn guaranteed_work_preempts_preemptible_work_checkpoint_first() {
                 by,
                 checkpoint,
                 deadline,
-                reclaim,
+                cause,
             } => {
-                assert_eq!((*by, *reclaim), (JobId(10), false));
+                assert_eq!((*by, *cause), (JobId(10), PreemptCause::Priority));
                 Some((job.0, *checkpoint, *deadline))
             }
             _ => None,

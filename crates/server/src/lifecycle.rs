@@ -9,7 +9,7 @@ use wanka_api::{
     Assignment, JobState, JobView, ReplicaView, Role, SubmitJob, TaskReport, TaskState,
 };
 use wanka_model::{Allocation, JobId, Time, UsageKind};
-use wanka_sched::{CycleStats, Decision, PendingReason};
+use wanka_sched::{CycleStats, Decision, PendingReason, PreemptCause};
 
 /// Which jobs a listing shows.
 #[derive(Clone, Debug, Default)]
@@ -153,9 +153,9 @@ impl Core {
                     job,
                     by,
                     deadline,
-                    reclaim,
+                    cause,
                     ..
-                } => self.preempt(job.0, by.0, deadline.0, reclaim, now),
+                } => self.preempt(job.0, by.0, deadline.0, cause, now),
             }
         }
         for (id, reason) in plan.reasons {
@@ -289,10 +289,16 @@ impl Core {
         self.fx.dispatch.extend(starts);
     }
 
-    fn preempt(&mut self, id: u64, by: u64, deadline: i64, reclaim: bool, now: i64) {
+    fn preempt(&mut self, id: u64, by: u64, deadline: i64, cause: PreemptCause, now: i64) {
         let grace = ((deadline - now) / 1_000_000).max(0) as u64;
         let why = match self.jobs.get(&by) {
-            Some(b) if reclaim => format!("tenant '{}' reclaims its leased devices", b.tenant),
+            Some(b) if cause == PreemptCause::Reclaim => {
+                format!("tenant '{}' reclaims its leased devices", b.tenant)
+            }
+            Some(_) if cause == PreemptCause::Repack => {
+                "moved to devices held for it elsewhere, so that the job finds its devices together"
+                    .to_string()
+            }
             Some(b) => b
                 .spec
                 .class

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use wanka_model::{
     Catalog, JobId, ModelId, NodeSpec, Performance, Span, TenantId, Time, UsageKind,
 };
-use wanka_sched::{Config, CoreError, Decision, Scheduler};
+use wanka_sched::{Config, CoreError, Decision, PreemptCause, Scheduler};
 
 /// How one policy is simulated.
 #[derive(Clone, Debug)]
@@ -88,6 +88,8 @@ pub struct Outcome {
     pub lease_waits: Vec<f64>,
     /// Borrowed runs reclaimed by their lessee.
     pub reclaims: u64,
+    /// Runs moved to let a blocked job find its devices together.
+    pub repacks: u64,
     /// The reclaim grace, when the workload had leases.
     pub lease_grace: Option<Span>,
 }
@@ -172,7 +174,7 @@ pub fn run(
             .map_or(u64::from(j.spec.total_devices()) * 1000, u64::from)
     };
     let mut demand = 0u64;
-    let (mut lease_waits, mut reclaims) = (Vec::new(), 0u64);
+    let (mut lease_waits, mut reclaims, mut repacks) = (Vec::new(), 0u64, 0u64);
     let mut done = 0usize;
     let rate_on = |job: &SimJob, model: ModelId| match cfg.speed {
         Speed::Uniform => 1.0,
@@ -283,10 +285,11 @@ pub fn run(
                 Decision::Preempt {
                     job,
                     deadline,
-                    reclaim,
+                    cause,
                     ..
                 } => {
-                    reclaims += u64::from(reclaim);
+                    reclaims += u64::from(cause == PreemptCause::Reclaim);
+                    repacks += u64::from(cause == PreemptCause::Repack);
                     let i = job.0 as usize;
                     let l = &mut live[i];
                     if let Some((from, rate)) = l.progress_from.take() {
@@ -330,6 +333,7 @@ pub fn run(
         device_s_by_kind: by_kind,
         lease_waits,
         reclaims,
+        repacks,
         lease_grace: (!workload.leases.is_empty()).then_some(cfg.config.leases.reclaim_grace),
     })
 }

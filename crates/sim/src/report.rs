@@ -60,6 +60,8 @@ pub struct LeaseReport {
     pub device_hours: BTreeMap<String, f64>,
     /// Borrowed runs reclaimed by their lessee.
     pub reclaims: u64,
+    /// Borrowed runs moved to let a blocked job find its devices together.
+    pub repacks: u64,
     /// Starts within a lease that had to wait for the capacity.
     pub waited: usize,
     /// Their waits since the lease had room for the job, seconds.
@@ -234,6 +236,7 @@ fn lease_report(o: &Outcome, grace_s: f64) -> LeaseReport {
             .map(|(k, s)| (k.name().to_string(), s / 3600.0))
             .collect(),
         reclaims: o.reclaims,
+        repacks: o.repacks,
         waited: waits.len(),
         max_wait_s: waits.iter().copied().fold(0.0, f64::max),
         violations: waits.iter().filter(|w| **w > grace_s).count(),
@@ -419,18 +422,18 @@ pub fn lease_markdown(r: &Report, leased: &[u32]) -> Option<String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| policy | done | never started | alloc (all) | alloc saturated (share of time) | alloc while jobs wait | util | leased dev-h | borrowed dev-h | on-demand dev-h | reclaims | owed waits | wait p50 / p99 / max | violations (> {:.0} s grace) |",
+        "| policy | done | never started | alloc (all) | alloc saturated (share of time) | alloc while jobs wait | util | leased dev-h | borrowed dev-h | on-demand dev-h | reclaims | moves | owed waits | wait p50 / p99 / max | violations (> {:.0} s grace) |",
         runs[0].1.grace_s
     );
     let _ = writeln!(
         out,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for (p, l) in &runs {
         let h = |k: &str| l.device_hours.get(k).copied().unwrap_or(0.0);
         let _ = writeln!(
             out,
-            "| {} | {}/{} | {} | {:.1}% | {:.1}% ({:.0}%) | {:.1}% | {:.1}% | {:.0} | {:.0} | {:.0} | {} | {} | {} / {} / {} | {} |",
+            "| {} | {}/{} | {} | {:.1}% | {:.1}% ({:.0}%) | {:.1}% | {:.1}% | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} / {} / {} | {} |",
             p.policy,
             p.completed,
             p.jobs,
@@ -444,6 +447,7 @@ pub fn lease_markdown(r: &Report, leased: &[u32]) -> Option<String> {
             h("borrowed"),
             h("on-demand"),
             l.reclaims,
+            l.repacks,
             l.waited,
             hours(l.wait_s.median),
             hours(l.wait_s.p99),

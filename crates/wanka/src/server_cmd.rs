@@ -51,6 +51,13 @@ pub struct Args {
     /// Strict lease partitions: never lend a tenant's idle leased capacity to others.
     #[arg(long)]
     pub no_lending: bool,
+    /// Borrowed runs that have run this many seconds may be moved (checkpoint, restart on devices held for
+    /// them) so that a blocked job finds its devices together; 0: never.
+    #[arg(long, default_value_t = 600)]
+    pub repack_after: u64,
+    /// Repack by moving borrowed runs only, never runs within their tenant's lease.
+    #[arg(long)]
+    pub no_repack_leased: bool,
     /// Milliseconds between scheduling cycles when nothing changes.
     #[arg(long, default_value_t = 1000)]
     pub tick_ms: u64,
@@ -64,6 +71,9 @@ impl Args {
         policy.leases = wanka_sched::LeaseConfig {
             lending: !self.no_lending,
             reclaim_grace: wanka_model::Span::from_secs(self.reclaim_grace as i64),
+            repack_after: (self.repack_after > 0)
+                .then(|| wanka_model::Span::from_secs(self.repack_after as i64)),
+            repack_leased: !self.no_repack_leased,
         };
         Ok(wanka_server::Config {
             data_dir: self.data_dir.clone(),

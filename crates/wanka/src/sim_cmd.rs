@@ -131,6 +131,13 @@ pub struct Args {
     /// Seconds a borrower has to checkpoint and leave when a lessee reclaims its devices.
     #[arg(long, default_value_t = 300.0)]
     reclaim_grace: f64,
+    /// Seconds after which a borrowed run may be moved so that a blocked job finds its devices together (0:
+    /// never).
+    #[arg(long, default_value_t = 600.0)]
+    repack_after: f64,
+    /// Repack by moving borrowed runs only, never runs within their tenant's lease.
+    #[arg(long)]
+    no_repack_leased: bool,
     /// Only the first N jobs of the trace (in arrival order).
     #[arg(long)]
     limit: Option<usize>,
@@ -490,6 +497,9 @@ pub fn run(common: &Common, args: &Args) -> Result<()> {
                     c.leases = wanka_sched::LeaseConfig {
                         lending,
                         reclaim_grace: grace,
+                        repack_after: (args.repack_after > 0.0)
+                            .then(|| Span::from_secs_f64(args.repack_after)),
+                        repack_leased: !args.no_repack_leased,
                     };
                     (format!("{name} {mode}"), c)
                 })

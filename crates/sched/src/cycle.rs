@@ -490,34 +490,33 @@ impl Scheduler {
             fails.reclaim.insert((shape, tenant));
         }
         self.note_lease_wait(id, false, now);
-        if self.config.preemption.is_some()
-            && class > PriorityClass::Preemptible
-            && !fails.preempt.contains(&shape)
-        {
-            if let Some(victims) =
-                self.preempt_for(id, class, &models, &req, now, PreemptCause::Priority, plan)
-            {
+        // Preemption of lower classes; then repacking: when free devices are scattered where the job needs them
+        // together, movable runs go to free devices held for them elsewhere (a full cycle only: it weighs the
+        // whole queue's claims).
+        let stages = [
+            (
+                PreemptCause::Priority,
+                self.config.preemption.is_some() && class > PriorityClass::Preemptible,
+                &mut fails.preempt,
+            ),
+            (
+                PreemptCause::Repack,
+                full && !self.leases.is_empty()
+                    && self.config.leases.lending
+                    && self.config.leases.repack_after.is_some()
+                    && req.fraction.is_none(),
+                &mut fails.repack,
+            ),
+        ];
+        for (cause, enabled, failed) in stages {
+            if !enabled || failed.contains(&shape) {
+                continue;
+            }
+            if let Some(victims) = self.preempt_for(id, class, &models, &req, now, cause, plan) {
                 self.set_reason(id, PendingReason::Preempting { victims });
                 return Outcome::Blocked;
             }
-            fails.preempt.insert(shape);
-        }
-        // Repack: free devices are scattered where the job needs them together; move borrowed runs off its
-        // devices to free ones held for them elsewhere (a full cycle only: it weighs the whole queue's claims).
-        if full
-            && !self.leases.is_empty()
-            && self.config.leases.lending
-            && self.config.leases.repack_after.is_some()
-            && req.fraction.is_none()
-            && !fails.repack.contains(&shape)
-        {
-            if let Some(victims) =
-                self.preempt_for(id, class, &models, &req, now, PreemptCause::Repack, plan)
-            {
-                self.set_reason(id, PendingReason::Preempting { victims });
-                return Outcome::Blocked;
-            }
-            fails.repack.insert(shape);
+            failed.insert(shape);
         }
 
         // Reservation for the blocked job, or the reason it waits.

@@ -44,8 +44,8 @@ pub enum PreemptCause {
     Priority,
     /// The victim runs on borrowed capacity and its lessee takes it back.
     Reclaim,
-    /// The victim runs on borrowed capacity and is moved to devices held for it elsewhere, so that a blocked
-    /// job finds its devices together (repacking the cluster).
+    /// The victim is moved to devices held for it elsewhere (capacity of the same kind: a run within its lease
+    /// stays in its tenant's pools), so that a blocked job finds its devices together (repacking the cluster).
     Repack,
 }
 

@@ -72,6 +72,7 @@ impl Core {
                 events: 0,
                 progress: Default::default(),
                 migrating: None,
+                migrate_from_step: 0,
                 leaving: None,
                 usage: UsageKind::default(),
                 segment: None,

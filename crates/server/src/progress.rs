@@ -23,6 +23,10 @@ type Member = (u32, u32);
 pub struct Progress {
     /// Highest step reached.
     pub max_step: u64,
+    /// The run (attempt) and step rank 0 reported last: where the current run is, which after a restart may
+    /// be below `max_step`.
+    #[serde(default)]
+    pub current: Option<(u32, u64)>,
     /// Step of the last checkpoint, and when it was reported (Unix microseconds).
     pub checkpoint: Option<(u64, i64)>,
     /// Productive microseconds.
@@ -127,6 +131,7 @@ impl Core {
                 continue;
             }
             if let Some(step) = rec.step {
+                p.current = Some((rep.attempt, step));
                 if step > p.max_step {
                     let gained = step - p.max_step;
                     let span = match rec.step_time_s.filter(|t| t.is_finite() && *t >= 0.0) {

@@ -184,6 +184,11 @@ impl Core {
         }
         let signal = checkpoint_signal(&r.spec);
         r.migrating = Some(now + grace as i64 * 1_000_000);
+        let step = match r.progress.current {
+            Some((attempt, step)) if attempt == r.attempt => step,
+            _ => 0,
+        };
+        r.migrate_from_step = step;
         r.leaving = why.split(' ').next().map(str::to_string);
         r.preempt = None;
         self.send_to_run(id, |job, attempt| Assignment::Signal {
@@ -194,7 +199,9 @@ impl Core {
         self.transition(
             id,
             JobState::Preempting,
-            format!("moving off {why}: sent {signal} to checkpoint, stops within {grace} s"),
+            format!(
+                "moving off {why}: sent {signal} to checkpoint (at step {step}), stops within {grace} s"
+            ),
             now,
         );
     }
@@ -209,10 +216,10 @@ impl Core {
     /// A checkpoint arrived: a job being moved is now stopped.
     pub(crate) fn checkpoint_written(&mut self, id: u64, now: i64) {
         let Some(r) = self.jobs.get(&id) else { return };
-        if r.migrating.is_none() || r.state != JobState::Preempting {
+        let step = r.progress.checkpoint.map_or(0, |c| c.0);
+        if r.migrating.is_none() || r.state != JobState::Preempting || step < r.migrate_from_step {
             return;
         }
-        let step = r.progress.checkpoint.map_or(0, |c| c.0);
         let signal = stop_signal(&r.spec);
         self.jobs.get_mut(&id).expect("checked").migrating = Some(i64::MAX);
         self.record_event(

@@ -115,6 +115,10 @@ pub struct JobRecord {
     /// microseconds; `i64::MAX` once the stop is sent).
     #[serde(default)]
     pub migrating: Option<i64>,
+    /// While being moved: the step it had reached when asked to checkpoint. A checkpoint of an earlier step (an
+    /// asynchronous write begun before the request) does not end the wait.
+    #[serde(default)]
+    pub migrate_from_step: u64,
     /// While being moved: the node it leaves.
     #[serde(default)]
     pub leaving: Option<String>,

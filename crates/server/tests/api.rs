@@ -710,6 +710,29 @@ async fn agent_restart_and_output(backend: Backend) {
         a.iter().any(|n| matches!(&n.assignment, Assignment::Signal { job, signal, .. } if *job == kept && signal == "SIGUSR1")),
         "{a:?}"
     );
+    assert!(
+        j.reason.as_deref().unwrap_or("").contains("(at step 3)"),
+        "{j:?}"
+    );
+    // A checkpoint of an earlier step (a write begun before the request) does not end the wait; one of the step
+    // reached does, and the job is stopped to move.
+    let written = |step: u64| {
+        let (admin, agent) = (&s.admin, &agent);
+        async move {
+            agent
+                .progress(&report(vec![rec(None, Some(step))]))
+                .await
+                .unwrap();
+            admin
+                .events(kept)
+                .await
+                .unwrap()
+                .into_iter()
+                .any(|e| e.reason.contains("written; stopping with SIGTERM to move"))
+        }
+    };
+    assert!(!written(2).await);
+    assert!(written(3).await);
     let events = s.admin.node_events("n1").await.unwrap();
     assert_eq!(events[0].action, "cordon");
     assert!(

@@ -12,9 +12,13 @@ pub struct Args {
     /// Failure rates to try, per 1000 node-days.
     #[arg(long, value_delimiter = ',', default_value = "2.3,3.8,6.5")]
     pub rates: Vec<f64>,
-    /// Blocking checkpoint write times to try, seconds.
+    /// Checkpoint write times to try, seconds.
     #[arg(long, value_delimiter = ',', default_value = "10,60")]
     pub writes: Vec<f64>,
+    /// Besides blocking writes, try asynchronous ones: training stops for this share of the write time (a copy
+    /// of the state to host memory) while the write goes on in the background; 0 tries blocking writes only.
+    #[arg(long, default_value_t = 0.1)]
+    pub snapshot: f64,
     /// Nodes of 8 accelerators the job spans.
     #[arg(long, default_value_t = 1280)]
     pub nodes: u32,
@@ -45,10 +49,35 @@ fn row(cells: &[String]) -> String {
     format!("| {} |", cells.join(" | "))
 }
 
+/// Each write time, blocking and (unless `--snapshot 0`) asynchronous: (write, snapshot stop).
+fn writes(args: &Args) -> Vec<(f64, Option<f64>)> {
+    args.writes
+        .iter()
+        .flat_map(|&w| {
+            let snapshot = (args.snapshot > 0.0).then_some(w * args.snapshot);
+            std::iter::once((w, None)).chain(snapshot.map(|s| (w, Some(s))))
+        })
+        .collect()
+}
+
+/// The "stop s" cell: how long training stops per checkpoint, and whether the write is asynchronous.
+fn stop(write: f64, snapshot: Option<f64>) -> String {
+    match snapshot {
+        Some(s) => format!("{s} (async)"),
+        None => format!("{write}"),
+    }
+}
+
 /// Runs the experiment and prints its tables.
 pub fn run(args: &Args) -> Result<()> {
     if args.seeds == 0 || args.nodes == 0 || args.days <= 0.0 {
         bail!("--seeds, --nodes and --days must be positive");
+    }
+    if !(0.0..1.0).contains(&args.snapshot) {
+        bail!(
+            "--snapshot {} must be a share of the write time, at least 0 and below 1",
+            args.snapshot
+        );
     }
     let m0 = FailureModel::with_rate(3.8);
     println!(
@@ -81,6 +110,7 @@ pub fn run(args: &Args) -> Result<()> {
         row(&[
             "failures /1000 node-days",
             "write s",
+            "stop s",
             "policy",
             "interval s",
             "failures",
@@ -93,15 +123,16 @@ pub fn run(args: &Args) -> Result<()> {
         ]
         .map(String::from))
     );
-    println!("{}", row(&vec!["---".to_string(); 11]));
+    println!("{}", row(&vec!["---".to_string(); 12]));
     for &rate in &args.rates {
-        for &write in &args.writes {
+        for (write, snapshot) in writes(args) {
             for policy in [Policy::Reactive, Policy::Wanka] {
                 let m = FailureModel::with_rate(rate);
                 let mut sum = resilience::Outcome::default();
                 let mut model = 0.0;
                 for seed in 0..args.seeds {
                     let mut s = Scenario::default_job(write, seed);
+                    s.snapshot_s = snapshot;
                     s.nodes = args.nodes;
                     s.horizon_s = args.days * 86400.0;
                     s.spares = args.spares;
@@ -121,6 +152,7 @@ pub fn run(args: &Args) -> Result<()> {
                     row(&[
                         format!("{rate}"),
                         format!("{write}"),
+                        stop(write, snapshot),
                         policy.name().into(),
                         format!("{:.0}", sum.interval_s / n),
                         format!("{:.1}", f64::from(sum.failures) / n),
@@ -304,6 +336,7 @@ fn print_replay(args: &Args, rate: f64, nodes: u32, days: f64, log: &[(String, f
         "{}",
         row(&[
             "write s",
+            "stop s",
             "policy",
             "failures",
             "moved first",
@@ -314,14 +347,15 @@ fn print_replay(args: &Args, rate: f64, nodes: u32, days: f64, log: &[(String, f
         ]
         .map(String::from))
     );
-    println!("{}", row(&vec!["---".to_string(); 8]));
+    println!("{}", row(&vec!["---".to_string(); 9]));
     let m = FailureModel {
         lemons: 0,
         ..FailureModel::with_rate(rate)
     };
-    for &write in &args.writes {
+    for (write, snapshot) in writes(args) {
         for policy in [Policy::Reactive, Policy::Wanka] {
             let mut s = Scenario::default_job(write, 0);
+            s.snapshot_s = snapshot;
             s.nodes = nodes;
             s.horizon_s = days * 86400.0;
             s.spares = args.spares.min(nodes / 50).max(1);
@@ -331,6 +365,7 @@ fn print_replay(args: &Args, rate: f64, nodes: u32, days: f64, log: &[(String, f
                 "{}",
                 row(&[
                     format!("{write}"),
+                    stop(write, snapshot),
                     policy.name().into(),
                     o.failures.to_string(),
                     o.proactive.to_string(),

@@ -467,12 +467,19 @@ fn now_s() -> f64 {
 }
 
 /// Makes h100-3 a hot spare, submits the stand-in as a 2-node × 2-device job (it lands on h100-1 and
-/// h100-2) and waits until it has made `progress` steps.
-fn start_training(dir: &Path, url: &str, admin: &Client, steps: u64, progress: u64) -> u64 {
+/// h100-2), its checkpoint writes taking `write_s` seconds in the background (0: blocking writes), and waits
+/// until it has made `progress` steps.
+fn start_training(
+    dir: &Path,
+    url: &str,
+    admin: &Client,
+    (steps, write_s): (u64, f64),
+    progress: u64,
+) -> u64 {
     wanka(dir, url, &["nodes", "spare", "h100-3"]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/checkpointing-job.sh");
     let wrap = format!(
-        "STEPS={steps} EVERY=10 DT=0.05 exec /bin/sh {}",
+        "STEPS={steps} EVERY=10 DT=0.05 WRITE_S={write_s} exec /bin/sh {}",
         script.canonicalize().unwrap().display()
     );
     let id = submit(
@@ -550,7 +557,7 @@ fn an_xid_79_restarts_the_job_from_its_checkpoint_on_a_healthy_node() {
     let dir = temp("xid");
     let (_cluster, url, admin) = dev(&dir, &["H100:3x2"], 30);
     let steps = 80;
-    let id = start_training(&dir, &url, &admin, steps, 25);
+    let id = start_training(&dir, &url, &admin, (steps, 0.0), 25);
     let j = job(&admin, id);
     let victim = j.replicas[1].node.clone();
     let before = j.progress.clone().unwrap();
@@ -621,10 +628,22 @@ fn an_xid_79_restarts_the_job_from_its_checkpoint_on_a_healthy_node() {
 
 #[test]
 fn rising_correctable_ecc_moves_the_job_after_a_checkpoint() {
-    let dir = temp("ecc");
+    move_after_rising_ecc("ecc", 0.0);
+}
+
+#[test]
+fn a_job_writing_its_checkpoints_in_the_background_moves_once_the_asked_one_is_durable() {
+    move_after_rising_ecc("ecc-async", 0.3);
+}
+
+/// Raises a device's correctable ECC count under the stand-in (its checkpoints taking `write_s` seconds in the
+/// background, or blocking when 0): the job checkpoints, is moved to the hot spare, and ends with the undisturbed
+/// result. The move waits for a checkpoint of the step reached when it was asked for, however long its write.
+fn move_after_rising_ecc(name: &str, write_s: f64) {
+    let dir = temp(name);
     let (_cluster, url, admin) = dev(&dir, &["H100:3x2"], 30);
     let steps = 80;
-    let id = start_training(&dir, &url, &admin, steps, 15);
+    let id = start_training(&dir, &url, &admin, (steps, write_s), 15);
     let victim = job(&admin, id).replicas[0].node.clone();
     let fault = |n: &str| {
         wanka(
@@ -655,9 +674,11 @@ fn rising_correctable_ecc_moves_the_job_after_a_checkpoint() {
         "{}",
         signal.reason
     );
+    let asked_at = number_after(&signal.reason, "to checkpoint (at step ");
     let written = wait_event(&admin, id, "the checkpoint", |r| {
         r.contains("written; stopping with SIGTERM to move")
     });
+    let stopped_at = job(&admin, id).progress.unwrap().step;
     let leaving = format!("moved off {victim}: left with");
     let moved = wait_event(&admin, id, "the move", |r| r.starts_with(&leaving));
     let ckpt = number_after(&written.reason, "step ");
@@ -680,8 +701,9 @@ fn rising_correctable_ecc_moves_the_job_after_a_checkpoint() {
         &["logs", &id.to_string(), "--stream", "stdout", "--rank", "0"],
     );
     eprintln!(
-        "ecc precursor: move started {:.3} s after the rise, checkpoint of step {ckpt} {:.3} s after the signal, \
-         restarted on the spare {:.3} s after injection; ETTR {:.3}; restarts {}; second run: {}",
+        "ecc precursor (writes {write_s} s): move started {:.3} s after the rise, checkpoint of step {ckpt} (asked at \
+         step {asked_at}) durable {:.3} s after the signal, training reached step {stopped_at} meanwhile, restarted \
+         on the spare {:.3} s after injection; ETTR {:.3}; restarts {}; second run: {}",
         signal.at - injected,
         written.at - signal.at,
         moved.at - injected,
@@ -693,6 +715,19 @@ fn rising_correctable_ecc_moves_the_job_after_a_checkpoint() {
     let resumed = number_after(&out, "run 1 starts at step ");
     assert!(resumed >= from, "{out}");
     assert_eq!(p.restarts, 1);
+    assert!(
+        ckpt >= asked_at,
+        "a checkpoint begun before the request ended the wait: {ckpt} < {asked_at}"
+    );
+    if write_s > 0.0 {
+        // Training went on while the checkpoint was written (the steps made meanwhile are reported before it).
+        assert!(
+            written.at - signal.at >= write_s,
+            "{:.3} s",
+            written.at - signal.at
+        );
+        assert!(stopped_at > ckpt, "step {stopped_at}, checkpoint {ckpt}");
+    }
 }
 
 #[test]

@@ -122,13 +122,25 @@ fn sim_failures_prints_the_ettr_table_and_replays_a_fault_log() {
         .lines()
         .filter(|l| l.starts_with("| 3.8 | 10 |"))
         .collect();
-    assert_eq!(rows.len(), 2, "{text}");
+    // Both policies, with the write blocking (stop 10 s) and asynchronous (stop 1 s).
+    assert_eq!(rows.len(), 4, "{text}");
+    let cells = |r: &str| -> Vec<String> { r.split('|').map(|c| c.trim().to_string()).collect() };
     // Each row: simulated ETTR within 2 points of the model's.
     for r in &rows {
-        let cells: Vec<&str> = r.split('|').map(str::trim).collect();
-        let diff: f64 = cells[11].parse().unwrap();
+        let diff: f64 = cells(r)[12].parse().unwrap();
         assert!(diff.abs() < 0.02, "{r}");
     }
+    let wanka: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| cells(r))
+        .filter(|c| c[4] == "wanka")
+        .collect();
+    assert_eq!(
+        (wanka[0][3].as_str(), wanka[1][3].as_str()),
+        ("10", "1 (async)")
+    );
+    let ettr = |c: &Vec<String>| c[10].parse::<f64>().unwrap();
+    assert!(ettr(&wanka[1]) > ettr(&wanka[0]), "{text}");
     assert!(text.contains("StepFun InfiniteHBD fault trace"), "{text}");
     assert!(
         text.contains("(Titan GPU history not found at /nonexistent"),
@@ -181,7 +193,7 @@ fn sim_failures_replays_a_titan_style_gpu_history() {
     );
     assert_eq!(
         text.lines().filter(|l| l.starts_with("| 10 | ")).count(),
-        2,
+        4,
         "{text}"
     );
     std::fs::write(&file, csv.replace("2017-01-05 12:00:00", "5 Jan 2017")).unwrap();

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 pub struct LeaseRequest {
     /// The tenant it is for.
     pub tenant: String,
-    /// Accelerator model (catalog name or alias).
+    /// Accelerator model (catalog name or alias), or a class: a class of the catalog or models separated by
+    /// commas, any of which will do (admission pins the lease to one).
     pub model: String,
     /// Devices guaranteed.
     pub devices: u32,
@@ -29,8 +30,11 @@ pub struct LeaseView {
     pub id: u64,
     /// Owner.
     pub tenant: String,
-    /// Model name.
+    /// Model name (for a lease of a class, the model it is pinned to).
     pub model: String,
+    /// The class asked for, if it was one.
+    #[serde(default)]
+    pub class: Option<String>,
     /// Devices guaranteed.
     pub devices: u32,
     /// Start, Unix seconds.

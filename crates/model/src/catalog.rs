@@ -179,6 +179,8 @@ struct CatalogFile {
     stacks: BTreeMap<Stack, f64>,
     #[serde(default, rename = "model")]
     models: Vec<RawModel>,
+    #[serde(default)]
+    classes: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +220,16 @@ pub enum CatalogError {
         origin: String,
         /// The entry's name.
         model: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A class names no model, a model the catalog does not know, or a name a model already has.
+    #[error("{origin}: class '{class}': {problem}")]
+    Class {
+        /// File the text came from.
+        origin: String,
+        /// The class.
+        class: String,
         /// What is wrong.
         problem: String,
     },
@@ -269,6 +281,8 @@ pub struct Catalog {
     models: Vec<AcceleratorModel>,
     by_name: HashMap<String, ModelId>,
     efficiency: BTreeMap<Stack, f64>,
+    /// Classes by lookup key: (name as written, its models).
+    classes: BTreeMap<String, (String, Vec<ModelId>)>,
 }
 
 /// The lookup key of a name: case, spaces and underscores do not matter.
@@ -297,6 +311,7 @@ impl Catalog {
             models: Vec::new(),
             by_name: HashMap::new(),
             efficiency: BTreeMap::new(),
+            classes: BTreeMap::new(),
         };
         catalog.extend_toml(text, origin)?;
         Ok(catalog)
@@ -348,7 +363,39 @@ impl Catalog {
             // Later entries of the same file may name this one as their assumed equivalent.
             self.reindex(origin)?;
         }
-        self.reindex(origin)
+        self.reindex(origin)?;
+        for (name, members) in file.classes {
+            let problem = |problem: String| CatalogError::Class {
+                origin: origin.to_string(),
+                class: name.clone(),
+                problem,
+            };
+            if members.is_empty() {
+                return Err(problem("it names no model".into()));
+            }
+            let mut ids = Vec::with_capacity(members.len());
+            for m in &members {
+                let id = self.lookup(m).map_err(|e| problem(e.to_string()))?;
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            self.classes.insert(key(&name), (name, ids));
+        }
+        // A class may not hide a model (an operator's file may add a model named like a built-in class).
+        for (k, (name, _)) in &self.classes {
+            if let Some(id) = self.by_name.get(k) {
+                return Err(CatalogError::Class {
+                    origin: origin.to_string(),
+                    class: name.clone(),
+                    problem: format!(
+                        "'{name}' already names model '{}'; give the class another name",
+                        self.model(*id).name
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn resolve_raw(&self, raw: RawModel, origin: &str) -> Result<AcceleratorModel, CatalogError> {
@@ -472,6 +519,36 @@ impl Catalog {
             name: name.to_string(),
             suggestions: self.suggest(&k),
         })
+    }
+
+    /// The models a lease may name: a class of the catalog, models separated by commas (an ad-hoc class), or
+    /// one model.
+    pub fn lookup_models(&self, text: &str) -> Result<Vec<ModelId>, UnknownModel> {
+        if let Some((_, ids)) = self.class(text) {
+            return Ok(ids.to_vec());
+        }
+        let mut ids = Vec::new();
+        for name in text.split(',') {
+            let id = self.lookup(name)?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The class of this name (case, spaces and underscores do not matter): its name as written, its models.
+    pub fn class(&self, name: &str) -> Option<(&str, &[ModelId])> {
+        self.classes
+            .get(&key(name))
+            .map(|(n, ids)| (n.as_str(), ids.as_slice()))
+    }
+
+    /// The classes: (name, models), by name.
+    pub fn classes(&self) -> impl Iterator<Item = (&str, &[ModelId])> {
+        self.classes
+            .values()
+            .map(|(name, ids)| (name.as_str(), ids.as_slice()))
     }
 
     fn suggest(&self, k: &str) -> Vec<String> {
@@ -664,6 +741,49 @@ mod tests {
         assert_eq!(c.lookup("h100-sxm5-80gb").unwrap(), h100);
         assert_eq!(c.model(h100).peak_tflops(), 900.0);
         assert_eq!(c.efficiency(Stack::Cann), 0.8);
+    }
+
+    #[test]
+    fn classes_name_groups_of_models_and_bad_ones_say_what_is_wrong() {
+        let mut c = Catalog::builtin();
+        let (h100, h800) = (c.lookup("H100").unwrap(), c.lookup("H800").unwrap());
+        assert_eq!(c.lookup_models("Hopper_80G").unwrap(), [h100, h800]);
+        assert_eq!(c.lookup_models("H800, h100,H800").unwrap(), [h800, h100]);
+        assert_eq!(c.lookup_models("H100").unwrap(), [h100]);
+        assert!(
+            c.lookup_models("H100,H900")
+                .unwrap_err()
+                .to_string()
+                .contains("'H900'")
+        );
+        assert!(
+            c.classes()
+                .any(|(n, ids)| n == "ascend-910b" && ids.len() == 3)
+        );
+        c.extend_toml("[classes]\nmine = [\"T4\", \"A10\"]\n", "ops.toml")
+            .unwrap();
+        assert_eq!(c.lookup_models("mine").unwrap().len(), 2);
+        for (text, says) in [
+            (
+                "[classes]\nx = []\n",
+                "ops.toml: class 'x': it names no model",
+            ),
+            (
+                "[classes]\nx = [\"T4\", \"T5\"]\n",
+                "ops.toml: class 'x': unknown accelerator model 'T5'",
+            ),
+            (
+                "[classes]\nt4 = [\"A10\"]\n",
+                "ops.toml: class 't4': 't4' already names model 'T4'",
+            ),
+        ] {
+            let msg = c
+                .clone()
+                .extend_toml(text, "ops.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(msg.starts_with(says), "{msg}");
+        }
     }
 
     #[test]

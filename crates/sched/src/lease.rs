@@ -453,12 +453,56 @@ impl Scheduler {
 
     /// Admits a lease if the installed capacity can honor it beside the admitted ones at every instant of
     /// its window; returns it with the switch chosen for a leaf or spine lease.
-    pub fn admit_lease(&mut self, mut lease: Lease) -> Result<Lease, CoreError> {
-        self.check_lease(&lease)?;
-        lease.domain = self
-            .leases
-            .admit(&lease, &self.lease_capacity(lease.model))
-            .map_err(|s| CoreError::Shortfall(Box::new(s)))?;
+    pub fn admit_lease(&mut self, lease: Lease) -> Result<Lease, CoreError> {
+        let model = lease.model;
+        self.admit_lease_of(lease, &[model])
+    }
+
+    /// Admits a lease of a class: any one of `models`. It is pinned to the model that can honor it with the
+    /// least room left (as a switch is chosen for a leaf lease: big reserves stay whole), so that the tenant's
+    /// gangs, which run on one model, can use all of it. When none can, the shortfall is the one of the model
+    /// closest to fitting.
+    pub fn admit_lease_of(&mut self, lease: Lease, models: &[ModelId]) -> Result<Lease, CoreError> {
+        let mut best: Option<(u32, Lease)> = None;
+        let mut closest: Option<Shortfall> = None;
+        for &model in models {
+            let mut candidate = Lease {
+                model,
+                ..lease.clone()
+            };
+            self.check_lease(&candidate)?;
+            let capacity = self.lease_capacity(model);
+            match self.leases.admit(&candidate, &capacity) {
+                Ok(domain) => {
+                    candidate.domain = domain;
+                    let promised = self
+                        .leases
+                        .peak(model, lease.start, lease.end, |_| true)
+                        .load;
+                    let room = capacity.total - promised - lease.devices;
+                    if best.as_ref().is_none_or(|(r, _)| room < *r) {
+                        best = Some((room, candidate));
+                    }
+                }
+                Err(s) => {
+                    // Fewest missing; of those, the most installed (a model the cluster lacks is no closer).
+                    let key = |s: &Shortfall| (s.short_by(), std::cmp::Reverse(s.installed));
+                    if closest.as_ref().is_none_or(|c| key(&s) < key(c)) {
+                        closest = Some(s);
+                    }
+                }
+            }
+        }
+        let lease = match (best, closest) {
+            (Some((_, lease)), _) => lease,
+            (None, Some(s)) => return Err(CoreError::Shortfall(Box::new(s))),
+            (None, None) => {
+                return Err(CoreError::BadLease {
+                    id: lease.id,
+                    problem: "it names no model".into(),
+                });
+            }
+        };
         self.leases.insert(lease.clone());
         self.pools.invalidate();
         self.needs_full = true;

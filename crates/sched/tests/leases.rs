@@ -269,6 +269,37 @@ fn a_job_runs_on_the_model_its_lease_covers_before_any_faster_one() {
     }
 }
 
+#[test]
+fn a_class_lease_is_pinned_to_the_model_with_the_least_room_and_refused_when_none_fits() {
+    // 16 H100 and 32 H800.
+    let mut all = nodes("H100", 1, 2, 8, 0, 0);
+    all.extend(nodes("H800", 2, 2, 8, 10, 2));
+    let mut s = scheduler(Config::wanka(), all);
+    let hopper = [model("H100"), model("H800")];
+    let pinned = |s: &mut Scheduler, id: u64, n: u32| {
+        s.admit_lease_of(lease(id, 1, n, 0, 100_000, Within::Anywhere), &hopper)
+            .map(|l| l.model)
+    };
+    // 8 fit both: the H100s have less room left, the H800s stay whole for a bigger lease.
+    assert_eq!(pinned(&mut s, 1, 8), Ok(model("H100")));
+    assert_eq!(pinned(&mut s, 2, 24), Ok(model("H800")));
+    assert_eq!(pinned(&mut s, 3, 8), Ok(model("H100")));
+    // 16 more: 0 H100 and 8 H800 are left; the refusal names the model closest to fitting.
+    let Err(CoreError::Shortfall(short)) = pinned(&mut s, 4, 16) else {
+        panic!("admitted beyond capacity")
+    };
+    assert_eq!(
+        (
+            short.model,
+            short.installed,
+            short.promised,
+            short.short_by()
+        ),
+        (model("H800"), 32, 24, 8)
+    );
+    assert_eq!(s.leases().iter().count(), 3);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 

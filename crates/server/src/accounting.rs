@@ -120,16 +120,25 @@ impl Core {
         if !(req.start.is_finite() && req.end.is_finite()) {
             return Err(invalid("start and end must be Unix seconds".into()));
         }
-        let model = self
-            .sched
-            .catalog()
-            .lookup(&req.model)
+        let catalog = self.sched.catalog();
+        let models = catalog
+            .lookup_models(&req.model)
             .map_err(|e| invalid(e.to_string()))?;
+        let names: Vec<&str> = models
+            .iter()
+            .map(|m| catalog.model(*m).name.as_str())
+            .collect();
+        // A class is kept as asked: its name, or the models' canonical names.
+        let class = match catalog.class(&req.model) {
+            Some((name, _)) => Some(name.to_string()),
+            None => (models.len() > 1).then(|| names.join(",")),
+        };
         let within = req.within.as_deref().unwrap_or("anywhere");
         let row = LeaseRow {
             id: self.next_lease.max(1),
             tenant: req.tenant.clone(),
-            model: self.sched.catalog().model(model).name.clone(),
+            model: names[0].to_string(),
+            class,
             devices: req.devices,
             start_us: micros(req.start),
             end_us: micros(req.end),
@@ -139,11 +148,15 @@ impl Core {
             removed_us: None,
         };
         let lease = self.lease_of(&row).map_err(invalid)?;
-        let admitted = self.sched.admit_lease(lease).map_err(|e| match e {
-            CoreError::Shortfall(s) => Refused::Conflict(self.shortfall_text(&row, &s)),
-            other => Refused::Invalid(other.to_string()),
-        })?;
+        let admitted = self
+            .sched
+            .admit_lease_of(lease, &models)
+            .map_err(|e| match e {
+                CoreError::Shortfall(s) => Refused::Conflict(self.shortfall_text(&row, &s)),
+                other => Refused::Invalid(other.to_string()),
+            })?;
         let row = LeaseRow {
+            model: self.sched.catalog().model(admitted.model).name.clone(),
             domain: admitted.domain,
             ..row
         };
@@ -155,10 +168,19 @@ impl Core {
     }
 
     fn shortfall_text(&self, row: &LeaseRow, s: &wanka_sched::lease::Shortfall) -> String {
+        let model = &self.sched.catalog().model(s.model).name;
         let mut scope = s.scope();
         if s.domain.is_none() && s.within != Within::Anywhere {
-            scope.push_str(&format!(" (none holds {})", row.model));
+            scope.push_str(&format!(" (none holds {model})"));
         }
+        // For a class: what the model closest to holding the lease lacks.
+        let (what, scope) = match &row.class {
+            Some(class) => (
+                format!("of class {class}"),
+                format!("no model of the class can hold them; the closest, {model}: {scope}"),
+            ),
+            None => (model.clone(), scope),
+        };
         let holders: Vec<String> = s
             .holders
             .iter()
@@ -168,7 +190,7 @@ impl Core {
             "cannot lease {} {} to '{}' from {} to {}: {scope} has {} installed and {} already promised \
              from {} to {}{}, short by {}",
             row.devices,
-            row.model,
+            what,
             row.tenant,
             date::format(secs(row.start_us)),
             date::format(secs(row.end_us)),
@@ -225,6 +247,7 @@ impl Core {
             id: row.id,
             tenant: row.tenant.clone(),
             model: row.model.clone(),
+            class: row.class.clone(),
             devices: row.devices,
             start: secs(row.start_us),
             end: secs(row.end_us),
@@ -518,6 +541,7 @@ mod tests {
             id: 7,
             tenant: "a".into(),
             model: "H100".into(),
+            class: None,
             devices: 8,
             start_us: 0,
             end_us: 100 * h,

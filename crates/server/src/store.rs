@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "leases, prices and usage",
         include_str!("../migrations/0003_leases_usage.sql"),
     ),
+    (
+        4,
+        "lease classes",
+        include_str!("../migrations/0004_lease_class.sql"),
+    ),
 ];
 
 /// Most changes committed in one transaction.
@@ -212,8 +217,10 @@ pub struct LeaseRow {
     pub id: u64,
     /// Owner.
     pub tenant: String,
-    /// Model name.
+    /// Model name (for a lease of a class, the model admission pinned it to).
     pub model: String,
+    /// The class asked for, when it was one: a class name or models separated by commas.
+    pub class: Option<String>,
     /// Devices.
     pub devices: u32,
     /// Window, Unix microseconds.
@@ -710,7 +717,7 @@ async fn load(conn: &mut AnyConnection, backend: &'static str) -> Result<Loaded,
         });
     }
     for r in sqlx::query(
-        "SELECT id, tenant, model, devices, start_us, end_us, within, domain, created_us, removed_us \
+        "SELECT id, tenant, model, devices, start_us, end_us, within, domain, created_us, removed_us, class \
          FROM leases ORDER BY id",
     )
     .fetch_all(&mut *conn)
@@ -728,6 +735,7 @@ async fn load(conn: &mut AnyConnection, backend: &'static str) -> Result<Loaded,
             domain: r.try_get(7).map_err(get("leases"))?,
             created_us: r.try_get(8).map_err(get("leases"))?,
             removed_us: r.try_get(9).map_err(get("leases"))?,
+            class: r.try_get(10).map_err(get("leases"))?,
         });
     }
     for r in sqlx::query("SELECT model, leased, on_demand, preemptible FROM prices ORDER BY model")
@@ -871,7 +879,7 @@ async fn commit(
                 "writing a lease",
                 sqlx::query(
                     "INSERT INTO leases (id, tenant, model, devices, start_us, end_us, within, domain, \
-                     created_us, removed_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     created_us, removed_us, class) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                      ON CONFLICT (id) DO UPDATE SET removed_us = excluded.removed_us",
                 )
                 .bind(l.id as i64)
@@ -883,7 +891,8 @@ async fn commit(
                 .bind(l.within.clone())
                 .bind(l.domain.clone())
                 .bind(l.created_us)
-                .bind(l.removed_us),
+                .bind(l.removed_us)
+                .bind(l.class.clone()),
             ),
             Write::Price(p) => (
                 "writing prices",

@@ -1107,10 +1107,38 @@ async fn leases_lending_and_usage(backend: Backend) {
     assert_eq!(s.admin.prices().await.unwrap()["H100-SXM5-80GB"], prices);
     let after = s.admin.usage(None, None, None).await.unwrap();
     assert_eq!(after.records.len(), 4);
-    // a's 8 are free again to lease; b's are still promised.
-    s.admin.create_lease(&lease("a", 8)).await.unwrap();
-    let e = s.admin.create_lease(&lease("a", 1)).await.unwrap_err();
+    // a's 8 are free again to lease, here as a class (pinned to the H100s, the only Hopper installed); b's
+    // are still promised.
+    let class = |tenant: &str, devices: u32, model: &str| LeaseRequest {
+        model: model.into(),
+        ..lease(tenant, devices)
+    };
+    let lc = s
+        .admin
+        .create_lease(&class("a", 8, "Hopper_80G"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (lc.model.as_str(), lc.class.as_deref()),
+        ("H100-SXM5-80GB", Some("hopper-80g"))
+    );
+    let e = s
+        .admin
+        .create_lease(&class("a", 1, "H800,H100"))
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), Some(409));
+    let msg = e.to_string();
+    assert!(
+        msg.contains("cannot lease 1 of class H800-SXM5-80GB,H100-SXM5-80GB to 'a'")
+            && msg.contains("no model of the class can hold them; the closest, H100-SXM5-80GB: the cluster has 16 installed and 16 already promised"),
+        "{msg}"
+    );
+    let s = s.restart().await;
+    let views = s.admin.leases().await.unwrap();
+    let kept = views.iter().find(|v| v.id == lc.id).unwrap();
+    assert_eq!(kept.class.as_deref(), Some("hopper-80g"));
+    assert_eq!(kept.in_use, 0);
 }
 
 macro_rules! suite {

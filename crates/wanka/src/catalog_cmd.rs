@@ -61,6 +61,14 @@ pub fn run(common: &Common, format: Format) -> Result<()> {
                 catalog.len(),
                 wanka_model::throughput::REFERENCE_MODEL
             );
+            println!("\nclasses (a lease may name one: `wanka leases add --model CLASS`):");
+            for (name, ids) in catalog.classes() {
+                let names: Vec<&str> = ids
+                    .iter()
+                    .map(|id| catalog.model(*id).name.as_str())
+                    .collect();
+                println!("  {name:<20} {}", names.join(", "));
+            }
         }
     }
     Ok(())

@@ -10,12 +10,13 @@ use wanka_api::lease::{LeaseRequest, LeaseView, Prices, UsageReport};
 /// What `wanka leases` does.
 #[derive(clap::Subcommand, Debug)]
 pub enum LeaseAction {
-    /// Lease devices of a model to a tenant for a window (admin); refused with what is short and when.
+    /// Lease devices of a model or class to a tenant for a window (admin); refused with what is short and when.
     Add {
         /// The tenant.
         #[arg(long)]
         tenant: String,
-        /// Accelerator model (name or alias, e.g. H100).
+        /// Accelerator model (name or alias, e.g. H100), or a class: a class of the catalog (`wanka catalog`
+        /// lists them, e.g. hopper-80g) or models separated by commas; admission pins the lease to one of them.
         #[arg(long)]
         model: String,
         /// Devices guaranteed.
@@ -152,7 +153,10 @@ pub fn leases(conn: &Connection, action: Option<&LeaseAction>, json: bool) -> Re
             vec![
                 l.id.to_string(),
                 l.tenant.clone(),
-                l.model.clone(),
+                match &l.class {
+                    Some(c) => format!("{} (class {c})", l.model),
+                    None => l.model.clone(),
+                },
                 l.devices.to_string(),
                 l.in_use.to_string(),
                 l.pool.len().to_string(),

@@ -80,6 +80,9 @@ pub struct Outcome {
     pub capacity_nds: f64,
     /// Scheduling cycles run (and how many were full).
     pub cycles: (u64, u64),
+    /// Per model (by name): the mean share of its devices allocated while the cluster was saturated (as
+    /// [`crate::report::PolicyReport::allocation_saturated`] counts it), to show where idle capacity sat.
+    pub saturated_by_model: BTreeMap<String, f64>,
     /// Device-seconds spent checkpointing and restarting because of preemption.
     pub lost_device_s: f64,
     /// Device-seconds held, by whose capacity the runs used.
@@ -120,6 +123,27 @@ struct Live {
     kind: UsageKind,
 }
 
+/// Devices allocated now (thousandths), in all and per model.
+#[derive(Default)]
+struct Allocated {
+    milli: u64,
+    by_model: BTreeMap<ModelId, u64>,
+}
+
+impl Allocated {
+    fn take(&mut self, model: ModelId, milli: u64) {
+        self.milli += milli;
+        *self.by_model.entry(model).or_default() += milli;
+    }
+
+    fn release(&mut self, model: Option<ModelId>, milli: u64) {
+        self.milli -= milli;
+        if let Some(m) = model {
+            *self.by_model.entry(m).or_default() -= milli;
+        }
+    }
+}
+
 /// Runs one policy over the workload. `progress(done, total)` is called now and then.
 pub fn run(
     nodes: &[NodeSpec],
@@ -140,6 +164,14 @@ pub fn run(
         s.admit_lease(l.clone())?;
     }
     let capacity_milli: u64 = nodes.iter().map(|n| n.devices as u64 * 1000).sum();
+    let mut installed: BTreeMap<ModelId, u64> = BTreeMap::new();
+    for n in nodes {
+        *installed.entry(n.model).or_default() += u64::from(n.devices) * 1000;
+    }
+    // While saturated: allocated thousandths per model integrated over time, and the time itself.
+    let mut saturated_ms: BTreeMap<ModelId, f64> = BTreeMap::new();
+    let mut saturated_s = 0.0f64;
+    let mut last_saturated: Option<(Time, BTreeMap<ModelId, u64>)> = None;
     let capacity_nds: f64 = nodes
         .iter()
         .map(|n| n.devices as f64 * perf.peak_rate(n.model))
@@ -165,7 +197,7 @@ pub fn run(
     let mut next_cycle: Option<Time> = None;
     let mut samples = Vec::new();
     let (mut cycles, mut full_cycles) = (0u64, 0u64);
-    let (mut alloc_milli, mut goodput, mut lost) = (0u64, 0.0f64, 0.0f64);
+    let (mut alloc, mut goodput, mut lost) = (Allocated::default(), 0.0f64, 0.0f64);
     let mut by_kind: BTreeMap<UsageKind, f64> = BTreeMap::new();
     // Devices asked for by the jobs waiting: a job's whole request from arrival (or requeue) to start.
     let asks = |j: &SimJob| {
@@ -184,8 +216,8 @@ pub fn run(
         }
     };
     let mut release =
-        |o: &mut JobOutcome, l: &mut Live, t: Time, alloc: &mut u64, good: &mut f64| {
-            *alloc -= o.device_milli;
+        |o: &mut JobOutcome, l: &mut Live, t: Time, alloc: &mut Allocated, good: &mut f64| {
+            alloc.release(o.model, o.device_milli);
             *good -= l.goodput;
             if let Some(since) = l.held_since.take() {
                 let held = (t - since).as_secs_f64();
@@ -214,7 +246,7 @@ pub fn run(
             match kind {
                 Kind::Complete(generation) if generation == live[i].generation => {
                     s.finished(JobId(id))?;
-                    release(&mut out[i], &mut live[i], t, &mut alloc_milli, &mut goodput);
+                    release(&mut out[i], &mut live[i], t, &mut alloc, &mut goodput);
                     out[i].end = Some(t);
                     done += 1;
                     dirty = true;
@@ -223,7 +255,7 @@ pub fn run(
                 Kind::Leave => {
                     s.requeue(JobId(id))?;
                     demand += asks(&jobs[i]);
-                    release(&mut out[i], &mut live[i], t, &mut alloc_milli, &mut goodput);
+                    release(&mut out[i], &mut live[i], t, &mut alloc, &mut goodput);
                     dirty = true;
                 }
             }
@@ -277,7 +309,7 @@ pub fn run(
                     o.device_milli = allocation.device_milli();
                     let class = sim.spec.workload.as_deref();
                     l.goodput = o.device_milli as f64 / 1000.0 * perf.rate(class, allocation.model);
-                    alloc_milli += o.device_milli;
+                    alloc.take(allocation.model, o.device_milli);
                     goodput += l.goodput;
                     let run = Span::from_secs_f64(l.remaining / rate).max(Span(1));
                     heap.push(Reverse((begin + run, Kind::Complete(l.generation), job.0)));
@@ -305,12 +337,22 @@ pub fn run(
             }
         }
         let pending = s.pending_len() as u32;
+        if let Some((since, alloc)) = last_saturated.take() {
+            let dt = (t - since).as_secs_f64();
+            saturated_s += dt;
+            for (m, a) in alloc {
+                *saturated_ms.entry(m).or_default() += a as f64 * dt;
+            }
+        }
+        if pending > 0 && demand >= capacity_milli - alloc.milli {
+            last_saturated = Some((t, alloc.by_model.clone()));
+        }
         samples.push(Sample {
             t,
-            alloc_milli,
+            alloc_milli: alloc.milli,
             goodput,
             idle_while_waiting_milli: if pending > 0 {
-                capacity_milli - alloc_milli
+                capacity_milli - alloc.milli
             } else {
                 0
             },
@@ -335,6 +377,18 @@ pub fn run(
         reclaims,
         repacks,
         lease_grace: (!workload.leases.is_empty()).then_some(cfg.config.leases.reclaim_grace),
+        saturated_by_model: installed
+            .iter()
+            .map(|(m, cap)| {
+                let held = saturated_ms.get(m).copied().unwrap_or(0.0);
+                let share = if saturated_s > 0.0 {
+                    held / (*cap as f64 * saturated_s)
+                } else {
+                    0.0
+                };
+                (catalog.model(*m).name.clone(), share)
+            })
+            .collect(),
     })
 }
 

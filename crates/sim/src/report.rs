@@ -119,6 +119,8 @@ pub struct PolicyReport {
     pub allocation_saturated: f64,
     /// Share of the time (first arrival to last completion) the cluster was saturated.
     pub saturated_time: f64,
+    /// Per model: the share of its devices allocated while saturated (where idle capacity sat).
+    pub allocation_saturated_by_model: BTreeMap<String, f64>,
     /// Leases, guarantees and lending, when the workload had leases.
     pub leases: Option<LeaseReport>,
     /// Preemptions.
@@ -345,6 +347,7 @@ pub fn summarize(o: &Outcome, tenants: &[Tenant]) -> PolicyReport {
             s.pending > 0 && s.demand_milli >= o.capacity_milli - s.alloc_milli
         })
         .0,
+        allocation_saturated_by_model: o.saturated_by_model.clone(),
         saturated_time: allocation_when(o, first, last, |s| {
             s.pending > 0 && s.demand_milli >= o.capacity_milli - s.alloc_milli
         })
@@ -453,6 +456,20 @@ pub fn lease_markdown(r: &Report, leased: &[u32]) -> Option<String> {
             hours(l.wait_s.p99),
             hours(l.max_wait_s),
             l.violations,
+        );
+    }
+    let _ = writeln!(out);
+    for (p, _) in &runs {
+        let models: Vec<String> = p
+            .allocation_saturated_by_model
+            .iter()
+            .map(|(m, a)| format!("{m} {:.1}%", a * 100.0))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}: alloc saturated by model: {}  ",
+            p.policy,
+            models.join(", ")
         );
     }
     let _ = writeln!(out);

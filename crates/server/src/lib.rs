@@ -277,6 +277,7 @@ async fn scheduling_loop(app: Arc<App>, tick: Duration) {
                     core.enforce_time_limits(now);
                     core.check_migrations(now);
                     core.release_held(now);
+                    core.keep_spares(now);
                     core.refresh_progress(now);
                 }
                 let t = Instant::now();

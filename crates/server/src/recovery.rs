@@ -5,6 +5,7 @@
 
 use crate::state::{Core, stop_signal};
 use crate::store::{NodeEventRow, Write};
+use std::collections::BTreeMap;
 use wanka_api::{Assignment, DeviceTelemetry, JobState, NodeState};
 use wanka_model::{Action, JobId, Time};
 use wanka_sched::risk::{Change, Reading};
@@ -247,6 +248,55 @@ impl Core {
                 now,
             );
             self.stop_everywhere(id, &signal, self.settings.kill_grace_s);
+        }
+    }
+
+    /// Keeps `hot_spares` spares per model: sets aside idle ready nodes (no work, no device out of service, in
+    /// name order) of each model short of them.
+    pub fn keep_spares(&mut self, now: i64) {
+        let want = self.settings.hot_spares as usize;
+        if want == 0 {
+            return;
+        }
+        let allocated = self.allocated_devices();
+        let mut spares: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut idle: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (name, n) in &self.nodes {
+            let model = n.registration.model.as_str();
+            if n.lost {
+                continue;
+            }
+            match n.admin {
+                NodeState::Spare => *spares.entry(model).or_default() += 1,
+                NodeState::Ready
+                    if n.unhealthy.is_empty()
+                        && n.risk_held.is_empty()
+                        && !allocated.contains_key(name.as_str()) =>
+                {
+                    idle.entry(model).or_default().push(name);
+                }
+                _ => {}
+            }
+        }
+        let mut chosen: Vec<(String, String)> = Vec::new();
+        for (model, nodes) in idle {
+            let short = want.saturating_sub(spares.get(model).copied().unwrap_or(0));
+            chosen.extend(
+                nodes
+                    .into_iter()
+                    .take(short)
+                    .map(|n| (n.to_string(), model.to_string())),
+            );
+        }
+        for (name, model) in chosen {
+            if self.set_admin_state(&name, NodeState::Spare).is_ok() {
+                self.node_event(
+                    &name,
+                    "spare",
+                    format!("set aside as a hot spare, to keep {want} of {model} (--hot-spares)"),
+                    now,
+                );
+            }
         }
     }
 

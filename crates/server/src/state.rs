@@ -41,6 +41,9 @@ pub struct Settings {
     pub faults: wanka_model::FaultBook,
     /// Move a job off the node of a straggling member (and cordon that node).
     pub replace_stragglers: bool,
+    /// Hot spares kept per model: when a model has fewer (a spare took a failed node's place), an idle,
+    /// healthy, ready node of it is set aside. 0: only the nodes operators set aside.
+    pub hot_spares: u32,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             max_fault_restarts: 5,
             faults: wanka_model::FaultBook::builtin(),
             replace_stragglers: false,
+            hot_spares: 0,
         }
     }
 }

@@ -81,7 +81,14 @@ fn config(backend: &Backend) -> Config {
 
 impl Server {
     async fn start(backend: Backend) -> Server {
-        let running = wanka_server::start(config(&backend)).await.unwrap();
+        Server::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with settings changed from the tests' defaults.
+    async fn start_with(backend: Backend, change: impl FnOnce(&mut Settings)) -> Server {
+        let mut config = config(&backend);
+        change(&mut config.settings);
+        let running = wanka_server::start(config).await.unwrap();
         let token = match &running.first_admin {
             Some((token, path)) => {
                 assert_eq!(std::fs::read_to_string(path).unwrap().trim(), token);
@@ -1141,6 +1148,65 @@ async fn leases_lending_and_usage(backend: Backend) {
     assert_eq!(kept.in_use, 0);
 }
 
+/// With `hot_spares` set, an idle node of each model is set aside, and set aside again when a spare takes a
+/// failed node's place.
+async fn hot_spares_are_kept_per_model(backend: Backend) {
+    let s = Server::start_with(backend, |settings| settings.hot_spares = 1).await;
+    let agent = s.token(Role::Agent, None).await;
+    for n in ["n1", "n2", "n3"] {
+        agent.register(&h100_node(n)).await.unwrap();
+    }
+    let beat = heartbeats(&agent, &["n1", "n2", "n3"]);
+    let spares_become = |want: &'static str| {
+        let admin = s.admin.clone();
+        async move {
+            for _ in 0..200 {
+                let spares: Vec<String> = admin
+                    .nodes()
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|n| n.state == NodeState::Spare)
+                    .map(|n| n.name)
+                    .collect();
+                if spares == [want] {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            panic!("the spares never became [{want}]");
+        }
+    };
+    spares_become("n1").await;
+    let events = s.admin.node_events("n1").await.unwrap();
+    assert_eq!(
+        (events[0].action.as_str(), events[0].reason.as_str()),
+        (
+            "spare",
+            "set aside as a hot spare, to keep 1 of H100-SXM5-80GB (--hot-spares)"
+        )
+    );
+    // The job takes an ordinary node; an XID 79 there restarts it on the spare, and the idle n3 takes its role.
+    let id = s.admin.submit(&job(1, 8)).await.unwrap().id;
+    let j = wait_state(&s.admin, id, JobState::Starting).await;
+    assert_eq!(j.replicas[0].node, "n2");
+    agent
+        .heartbeat(&Heartbeat {
+            node: "n2".into(),
+            devices: vec![DeviceTelemetry {
+                index: 0,
+                healthy: true,
+                faults: vec!["xid-79".into()],
+                ..DeviceTelemetry::default()
+            }],
+        })
+        .await
+        .unwrap();
+    spares_become("n3").await;
+    assert_eq!(s.admin.job(id).await.unwrap().replicas[0].node, "n1");
+    beat.abort();
+}
+
 macro_rules! suite {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -1170,6 +1236,7 @@ suite!(
     lifecycle_and_events,
     auth_roles_and_errors,
     restart_keeps_state,
+    hot_spares_are_kept_per_model,
     lost_nodes_and_preemption,
     metrics_and_openapi,
 );

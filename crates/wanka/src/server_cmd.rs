@@ -45,6 +45,10 @@ pub struct Args {
     /// Restarts after faults before a job is failed.
     #[arg(long, default_value_t = 5)]
     pub max_restarts: u32,
+    /// Hot spares to keep per accelerator model: when a spare takes a failed node's place, an idle healthy node
+    /// of the model is set aside in its stead (0: only the nodes set aside with `wanka nodes spare`).
+    #[arg(long, default_value_t = 0)]
+    pub hot_spares: u32,
     /// Seconds a borrower of idle leased capacity has to checkpoint and leave when the owner needs it back.
     #[arg(long, default_value_t = 300)]
     pub reclaim_grace: u64,
@@ -90,6 +94,7 @@ impl Args {
                 max_fault_restarts: self.max_restarts,
                 faults: common.fault_book(self.faults.as_deref())?,
                 replace_stragglers: self.replace_stragglers,
+                hot_spares: self.hot_spares,
             },
             tick: Duration::from_millis(self.tick_ms.max(1)),
         })

@@ -770,14 +770,14 @@ fn a_lease_owner_reclaims_its_devices_from_a_borrower_that_checkpoints() {
     }
     let now = now_s() as i64;
     let (from, to) = (format!("@{}", now - 60), format!("@{}", now + 86_400));
-    let lease = |tenant: &str, devices: &str| {
+    let lease = |tenant: &str, devices: &str, model: &str| {
         [
             "leases",
             "add",
             "--tenant",
             tenant,
             "--model",
-            "H100",
+            model,
             "--devices",
             devices,
             "--from",
@@ -787,12 +787,18 @@ fn a_lease_owner_reclaims_its_devices_from_a_borrower_that_checkpoints() {
         ]
         .map(str::to_string)
     };
-    for t in ["a", "b"] {
-        let args = lease(t, "2");
+    // a leases a class (the H100s are the only Hopper installed), b the model.
+    for (t, model) in [("a", "hopper-80g"), ("b", "H100")] {
+        let args = lease(t, "2", model);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         wanka(&dir, &url, &args);
     }
-    let args = lease("a", "1");
+    let listed = wanka(&dir, &url, &["leases"]);
+    assert!(
+        listed.contains("H100-SXM5-80GB (class hopper-80g)"),
+        "{listed}"
+    );
+    let args = lease("a", "1", "H100");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let err = wanka_fails(&dir, &url, &args);
     eprintln!("refused lease: {err}");

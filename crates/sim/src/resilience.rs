@@ -239,6 +239,7 @@ impl Training {
         }
     }
 
+    /// A snapshot's stop ended at `now`: a blocking write is durable already, an asynchronous one later.
     fn snapshot_taken(&mut self, s: &Scenario, now: f64) {
         self.snapped = self.progress;
         if s.snapshot_s.is_some() {

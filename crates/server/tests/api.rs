@@ -1148,6 +1148,23 @@ async fn leases_lending_and_usage(backend: Backend) {
     assert_eq!(kept.in_use, 0);
 }
 
+/// Waits until `want` is the only hot spare.
+async fn spares_become(c: &Client, want: &str) {
+    for _ in 0..200 {
+        let nodes = c.nodes().await.unwrap();
+        let spares: Vec<&str> = nodes
+            .iter()
+            .filter(|n| n.state == NodeState::Spare)
+            .map(|n| n.name.as_str())
+            .collect();
+        if spares == [want] {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the spares never became [{want}]");
+}
+
 /// With `hot_spares` set, an idle node of each model is set aside, and set aside again when a spare takes a
 /// failed node's place.
 async fn hot_spares_are_kept_per_model(backend: Backend) {
@@ -1157,27 +1174,7 @@ async fn hot_spares_are_kept_per_model(backend: Backend) {
         agent.register(&h100_node(n)).await.unwrap();
     }
     let beat = heartbeats(&agent, &["n1", "n2", "n3"]);
-    let spares_become = |want: &'static str| {
-        let admin = s.admin.clone();
-        async move {
-            for _ in 0..200 {
-                let spares: Vec<String> = admin
-                    .nodes()
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .filter(|n| n.state == NodeState::Spare)
-                    .map(|n| n.name)
-                    .collect();
-                if spares == [want] {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            panic!("the spares never became [{want}]");
-        }
-    };
-    spares_become("n1").await;
+    spares_become(&s.admin, "n1").await;
     let events = s.admin.node_events("n1").await.unwrap();
     assert_eq!(
         (events[0].action.as_str(), events[0].reason.as_str()),
@@ -1202,7 +1199,7 @@ async fn hot_spares_are_kept_per_model(backend: Backend) {
         })
         .await
         .unwrap();
-    spares_become("n3").await;
+    spares_become(&s.admin, "n3").await;
     assert_eq!(s.admin.job(id).await.unwrap().replicas[0].node, "n1");
     beat.abort();
 }

@@ -473,7 +473,8 @@ fn start_training(
     dir: &Path,
     url: &str,
     admin: &Client,
-    (steps, write_s): (u64, f64),
+    steps: u64,
+    write_s: f64,
     progress: u64,
 ) -> u64 {
     wanka(dir, url, &["nodes", "spare", "h100-3"]);
@@ -557,7 +558,7 @@ fn an_xid_79_restarts_the_job_from_its_checkpoint_on_a_healthy_node() {
     let dir = temp("xid");
     let (_cluster, url, admin) = dev(&dir, &["H100:3x2"], 30);
     let steps = 80;
-    let id = start_training(&dir, &url, &admin, (steps, 0.0), 25);
+    let id = start_training(&dir, &url, &admin, steps, 0.0, 25);
     let j = job(&admin, id);
     let victim = j.replicas[1].node.clone();
     let before = j.progress.clone().unwrap();
@@ -643,7 +644,7 @@ fn move_after_rising_ecc(name: &str, write_s: f64) {
     let dir = temp(name);
     let (_cluster, url, admin) = dev(&dir, &["H100:3x2"], 30);
     let steps = 80;
-    let id = start_training(&dir, &url, &admin, (steps, write_s), 15);
+    let id = start_training(&dir, &url, &admin, steps, write_s, 15);
     let victim = job(&admin, id).replicas[0].node.clone();
     let fault = |n: &str| {
         wanka(
